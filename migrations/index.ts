@@ -1,0 +1,5 @@
+import { Accounts1764400000000 } from './1764400000000-accounts';
+import { LoginThrottle1764400000001 } from './1764400000001-login-throttle';
+
+/** Every migration, oldest first. A new migration is added here as well as in its own file. */
+export const migrations = [Accounts1764400000000, LoginThrottle1764400000001];

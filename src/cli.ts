@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+import 'reflect-metadata';
+import path from 'node:path';
+import { ConfigError, loadConfig, type Config } from './config';
+import { AccountService } from './modules/accounts/service';
+import { Clock } from './platform/clock';
+import { migrate } from './platform/db/data-source';
+import { createLogger, type Logger } from './platform/logger';
+import { Mailer } from './platform/mail/mailer';
+import { openDatabase, startServer } from './server';
+
+const USAGE = `Usage: npm run tessera -- <command>
+
+Commands:
+  serve                 start the server (the same as npm start)
+  migrate               apply pending database migrations and exit
+  grant-support <email> give the account with this email the support role (R8)
+
+The database is DATABASE_URL, or the embedded PostgreSQL under DATA_DIR (default ./.data);
+the command line finds an embedded database that a running server started and uses it.`;
+
+async function serve(config: Config, logger: Logger): Promise<void> {
+  const server = await startServer(config, { logger });
+  // The one line a new user looks for.
+  process.stdout.write(`Tessera GraphQL API: ${server.url}\n`);
+  let stopping = false;
+  const shutdown = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.info({ signal }, 'already shutting down');
+      return;
+    }
+    stopping = true;
+    logger.info({ signal }, 'signal received');
+    // Requests get this long to finish; then the server closes whatever is left and exits.
+    setTimeout(() => {
+      logger.error('shutdown took longer than 30 s: closing at once');
+      server.stop(true).finally(() => process.exit(1));
+    }, 30_000).unref();
+    server.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', shutdown);
+  process.on('SIGTERM', shutdown);
+}
+
+/** Opens the database for a one-off command, applies migrations, and always closes it again. */
+async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { accounts: AccountService }) => Promise<T>): Promise<T> {
+  const { ds, embedded } = await openDatabase(config, logger);
+  const mailer = new Mailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail') }, logger);
+  try {
+    await migrate(ds, logger);
+    const clock = new Clock(false);
+    return await work({ accounts: new AccountService({ ds, clock, mailer, logger, publicUrl: config.publicUrl }) });
+  } finally {
+    await mailer.drain();
+    mailer.close();
+    await ds.destroy();
+    await embedded?.stop();
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  if (!command || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(USAGE + '\n');
+    return command ? 0 : 2;
+  }
+  const config = loadConfig();
+  // One-off commands log to stderr, so that their stdout holds only their answer.
+  const logger = createLogger(config.logLevel, command === 'serve' ? undefined : process.stderr);
+  switch (command) {
+    case 'serve':
+      await serve(config, logger);
+      return -1; // keeps running
+    case 'migrate':
+      await withDatabase(config, logger, async () => undefined);
+      process.stdout.write('Migrations are up to date.\n');
+      return 0;
+    case 'grant-support': {
+      const email = args[0];
+      if (!email) {
+        process.stderr.write('grant-support needs an email address: npm run tessera -- grant-support someone@example.com\n');
+        return 2;
+      }
+      const account = await withDatabase(config, logger, (svc) => svc.accounts.grantSupport(email));
+      process.stdout.write(`${account.userId} (${account.email}) now has the support role.\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`Unknown command "${command}".\n\n${USAGE}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof ConfigError ? 'Configuration error' : 'Error'}: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);

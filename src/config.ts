@@ -1,0 +1,109 @@
+import path from 'node:path';
+
+/** Every environment setting, parsed and validated once (api-contract.md, "Configuration"). */
+export interface Config {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  publicUrl: string;
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  shopApiToken: string | undefined;
+  seatTimeoutSeconds: number;
+  heartbeatIntervalSeconds: number;
+  redisUrl: string | undefined;
+  /** From APP_SECRET; when absent the server generates one into DATA_DIR (see platform/app-secret). */
+  appSecret: string | undefined;
+  testClock: boolean;
+  rateLimitFactor: number;
+  trustProxy: boolean;
+  logLevel: string;
+  production: boolean;
+  /** Largest accepted HTTP request body. */
+  bodyLimitBytes: number;
+  /** Connections in the database pool of one instance. */
+  dbPoolSize: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
+  const value = Number(raw);
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function num(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number, got "${raw}"`);
+  return value;
+}
+
+function flag(env: Env, name: string): boolean {
+  const raw = (env[name] ?? '').trim().toLowerCase();
+  if (raw === '' || raw === '0' || raw === 'false' || raw === 'off' || raw === 'no') return false;
+  if (raw === '1' || raw === 'true' || raw === 'on' || raw === 'yes') return true;
+  throw new ConfigError(`${name} must be 1/0, true/false, on/off or yes/no, got "${env[name]}"`);
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const raw = env[name];
+  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const production = env.NODE_ENV === 'production';
+  const port = int(env, 'PORT', 4000, 0, 65535);
+  const host = optional(env, 'HOST') ?? '127.0.0.1';
+  const testClock = flag(env, 'TEST_CLOCK');
+  if (testClock && production) {
+    throw new ConfigError('TEST_CLOCK=1 is refused when NODE_ENV=production');
+  }
+  const publicUrl = (optional(env, 'PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
+  try {
+    new URL(publicUrl);
+  } catch {
+    throw new ConfigError(`PUBLIC_URL must be an absolute URL, got "${publicUrl}"`);
+  }
+  const databaseUrl = optional(env, 'DATABASE_URL');
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  }
+  const logLevel = optional(env, 'LOG_LEVEL') ?? 'info';
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
+    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
+  }
+  const appSecret = optional(env, 'APP_SECRET');
+  if (appSecret !== undefined && appSecret.length < 32) {
+    throw new ConfigError('APP_SECRET must be at least 32 characters long');
+  }
+  return {
+    port,
+    host,
+    databaseUrl,
+    dataDir: path.resolve(optional(env, 'DATA_DIR') ?? './.data'),
+    publicUrl,
+    smtpUrl: optional(env, 'SMTP_URL'),
+    mailFrom: optional(env, 'MAIL_FROM') ?? 'no-reply@localhost',
+    shopApiToken: optional(env, 'SHOP_API_TOKEN'),
+    seatTimeoutSeconds: int(env, 'SEAT_TIMEOUT_SECONDS', 28800, 1, 10 * 365 * 86400),
+    heartbeatIntervalSeconds: int(env, 'HEARTBEAT_INTERVAL_SECONDS', 900, 1, 86400),
+    redisUrl: optional(env, 'REDIS_URL'),
+    appSecret,
+    testClock,
+    rateLimitFactor: num(env, 'RATE_LIMIT_FACTOR', 1),
+    trustProxy: flag(env, 'TRUST_PROXY'),
+    logLevel,
+    production,
+    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
+    dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1, 500),
+  };
+}

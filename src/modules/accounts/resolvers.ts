@@ -1,0 +1,38 @@
+import type { Resolvers } from '../../generated/graphql';
+import { payload } from '../../platform/graphql/payload';
+
+/** Thin: parse arguments, call one service method, shape the payload. */
+export const accountResolvers: Resolvers = {
+  Query: {
+    me: (_p, _a, ctx) => ctx.services.accounts.me(ctx.session),
+  },
+  Mutation: {
+    register: (_p, { input }, ctx) => payload(ctx, () => ctx.services.accounts.register(input)),
+    verifyEmail: (_p, { token }, ctx) =>
+      payload(ctx, async () => ({ account: await ctx.services.accounts.verifyEmail(token) })),
+    resendVerificationEmail: (_p, _a, ctx) =>
+      payload(ctx, async () => (await ctx.services.accounts.resendVerificationEmail(ctx.session), { ok: true }), { ok: false }),
+    login: (_p, { input }, ctx) =>
+      payload(ctx, () => ctx.services.accounts.login({ email: input.email, password: input.password, client: input.client ?? 'WEB' }, ctx.ipHash)),
+    logout: (_p, _a, ctx) => payload(ctx, async () => (await ctx.services.accounts.logout(ctx.session), { ok: true }), { ok: false }),
+    logoutEverywhere: (_p, _a, ctx) =>
+      payload(ctx, () => ctx.services.accounts.logoutEverywhere(ctx.session), { endedLeases: 0, revokedTokens: 0 }),
+    requestPasswordReset: (_p, { email }, ctx) =>
+      payload(ctx, async () => (await ctx.services.accounts.requestPasswordReset(email), { ok: true }), { ok: false }),
+    resetPassword: (_p, { input }, ctx) =>
+      payload(ctx, async () => (await ctx.services.accounts.resetPassword(input.token, input.newPassword), { ok: true }), { ok: false }),
+    updateProfile: (_p, { input }, ctx) =>
+      payload(ctx, async () => ({ account: await ctx.services.accounts.updateProfile(ctx.session, input) })),
+  },
+  Account: {
+    email: (a) => a.email ?? '',
+    name: (a) => a.name ?? '',
+    emailVerified: (a) => a.emailVerifiedAt !== null,
+  },
+  AccountSummary: {
+    name: (a) => a.name ?? '',
+    // Only the account itself and support see an address through a summary; modules that show
+    // summaries to administrators load them with their own rule.
+    email: (a, _args, ctx) => (ctx.session.account?.id === a.id || ctx.session.hasRole('SUPPORT') ? a.email : null),
+  },
+};

@@ -1,0 +1,419 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { DataSource, EntityManager } from 'typeorm';
+import { In, IsNull } from 'typeorm';
+import type { Session } from '../../platform/auth/session';
+import { addMs, DAY, HOUR, type Clock } from '../../platform/clock';
+import { newPublicId, newSecretToken, sha256 } from '../../platform/crypto';
+import { inTransaction, isUniqueViolation } from '../../platform/db/transaction';
+import { DomainError } from '../../platform/errors';
+import type { Lang } from '../../platform/i18n';
+import type { Logger } from '../../platform/logger';
+import type { Mailer } from '../../platform/mail/mailer';
+import { passwordResetMail, verificationMail } from '../../platform/mail/templates';
+import {
+  AccountEntity,
+  AuthTokenEntity,
+  EmailTokenEntity,
+  type ClientKindName,
+  type EmailTokenPurpose,
+  type LanguageCode,
+} from './entities';
+import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './passwords';
+
+/** Token lifetimes without use (R1.5). */
+export const TOKEN_IDLE_MS: Record<ClientKindName, number> = { WEB: 14 * DAY, DESKTOP: 180 * DAY };
+export const VERIFY_LINK_MS = 7 * DAY; // R1.3
+export const RESET_LINK_MS = HOUR; // R1.7
+/** R1.6 */
+export const IP_FAILURE_LIMIT = 10;
+export const IP_BLOCK_MS = HOUR;
+export const ACCOUNT_FAILURE_LIMIT = 100;
+export const ACCOUNT_WINDOW_MS = HOUR;
+/** `last_used_at` is written at most this often per token: idle lifetimes are days long. */
+const TOUCH_EVERY_MS = 60_000;
+/** requestPasswordReset answers no sooner than this, whatever happened (R1.7: same time). */
+const RESET_REQUEST_FLOOR_MS = 250;
+const LOGIN_LOCK_NAMESPACE = 7_100_010;
+
+export interface AccountServiceDeps {
+  ds: DataSource;
+  clock: Clock;
+  mailer: Mailer;
+  logger: Logger;
+  publicUrl: string;
+}
+
+export function normalizeEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+function checkName(name: string, field: string[]): string {
+  const trimmed = name.trim();
+  const length = [...trimmed].length;
+  if (length < 1 || length > 200) throw new DomainError('BAD_USER_INPUT', { reason: 'NAME_LENGTH', field });
+  return trimmed;
+}
+
+function checkPassword(password: string, field: string[]): void {
+  const problem = passwordProblem(password);
+  if (problem) throw new DomainError('WEAK_PASSWORD', { reason: problem, field });
+}
+
+const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+
+export class AccountService {
+  constructor(private readonly deps: AccountServiceDeps) {}
+
+  private get now(): Date {
+    return this.deps.clock.now();
+  }
+
+  // ---------------------------------------------------------------- registration and verification
+
+  /** R1.1–R1.4: creates the account, logs it in with a WEB token, emails the verification link. */
+  async register(input: { email: string; password: string; name: string; language: LanguageCode }): Promise<{ token: string; account: AccountEntity }> {
+    const email = input.email.trim();
+    if (!EMAIL_SHAPE.test(email) || email.length > 254) throw new DomainError('BAD_USER_INPUT', { reason: 'EMAIL', field: ['input', 'email'] });
+    const name = checkName(input.name, ['input', 'name']);
+    checkPassword(input.password, ['input', 'password']);
+    const normalized = normalizeEmail(email);
+    const { ds, logger } = this.deps;
+    if (await ds.getRepository(AccountEntity).existsBy({ emailNormalized: normalized })) {
+      throw new DomainError('EMAIL_ALREADY_REGISTERED', { field: ['input', 'email'] });
+    }
+    const passwordHash = await hashPassword(input.password);
+    try {
+      return await inTransaction(ds, logger, async (tx, afterCommit) => {
+        const now = this.now;
+        const account = tx.create(AccountEntity, {
+          id: randomUUID(),
+          userId: await this.freeUserId(tx),
+          email,
+          emailNormalized: normalized,
+          name,
+          language: input.language,
+          passwordHash,
+          emailVerifiedAt: null,
+          roles: ['USER'],
+          createdAt: now,
+          updatedAt: now,
+          deletedAt: null,
+        });
+        await tx.insert(AccountEntity, account);
+        const link = await this.newEmailToken(tx, account.id, 'VERIFY_EMAIL', VERIFY_LINK_MS);
+        const token = await this.issueToken(tx, account.id, 'WEB');
+        afterCommit(() => this.sendVerification(account, link));
+        return { token, account };
+      });
+    } catch (err) {
+      // Two registrations of one address at the same moment: the unique index decides.
+      if (isUniqueViolation(err, 'accounts_email_normalized_key')) {
+        throw new DomainError('EMAIL_ALREADY_REGISTERED', { field: ['input', 'email'] });
+      }
+      throw err;
+    }
+  }
+
+  /** R1.2: a public user ID not yet taken (16.7 million values; collisions are retried). */
+  private async freeUserId(tx: EntityManager): Promise<string> {
+    for (;;) {
+      const candidate = newPublicId('A');
+      if (!(await tx.getRepository(AccountEntity).existsBy({ userId: candidate }))) return candidate;
+    }
+  }
+
+  /** R1.3: single use, 7 days. */
+  async verifyEmail(token: string): Promise<AccountEntity> {
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      const row = await this.consumeEmailToken(tx, token, 'VERIFY_EMAIL');
+      const account = await tx.findOneByOrFail(AccountEntity, { id: row.accountId });
+      if (!account.emailVerifiedAt) {
+        account.emailVerifiedAt = this.now;
+        account.updatedAt = this.now;
+        await tx.update(AccountEntity, { id: account.id }, { emailVerifiedAt: account.emailVerifiedAt, updatedAt: account.updatedAt });
+      }
+      return account;
+    });
+  }
+
+  /** R1.3: a new link; the old one stops working. Already verified: nothing to send. */
+  async resendVerificationEmail(session: Session): Promise<void> {
+    const caller = session.requireAccount();
+    await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
+      const account = await tx.findOneByOrFail(AccountEntity, { id: caller.id });
+      if (account.emailVerifiedAt) return;
+      const link = await this.newEmailToken(tx, account.id, 'VERIFY_EMAIL', VERIFY_LINK_MS);
+      afterCommit(() => this.sendVerification(account, link));
+    });
+  }
+
+  private sendVerification(account: AccountEntity, token: string): void {
+    const url = `${this.deps.publicUrl}/verify-email?token=${encodeURIComponent(token)}`;
+    const mail = verificationMail(account.language, account.name ?? '', url);
+    this.deps.mailer.send({ to: account.email!, ...mail, kind: 'verify-email', link: url });
+  }
+
+  // ---------------------------------------------------------------- login and tokens
+
+  /**
+   * R1.5 and R1.6. Attempts on one account are serialized by an advisory lock, so that every
+   * attempt is counted exactly, also when one document carries several aliased `login` fields or
+   * many requests arrive at once. Failures are committed before the answer is given.
+   */
+  async login(input: { email: string; password: string; client: ClientKindName }, ipHash: string): Promise<{ token: string; account: AccountEntity }> {
+    const { ds, logger } = this.deps;
+    const account = await ds.getRepository(AccountEntity).findOneBy({ emailNormalized: normalizeEmail(input.email) });
+    if (!account || !account.passwordHash) {
+      await verifyAgainstDummy(input.password);
+      throw new DomainError('INVALID_CREDENTIALS');
+    }
+    type Outcome = { ok: true; token: string } | { ok: false; blockedUntil?: Date };
+    const outcome = await inTransaction<Outcome>(ds, logger, async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOGIN_LOCK_NAMESPACE, account.id]);
+      const now = this.now;
+      const hourAgo = addMs(now, -ACCOUNT_WINDOW_MS);
+      // Forget what no block window needs any more (R1.6: IP hashes only as long as needed).
+      await tx.query('DELETE FROM login_failures WHERE account_id = $1 AND failed_at <= $2', [account.id, hourAgo]);
+      await tx.query(
+        'DELETE FROM login_ip_throttle WHERE account_id = $1 AND (blocked_until <= $2 OR (blocked_until IS NULL AND updated_at <= $3))',
+        [account.id, now, hourAgo],
+      );
+      const [ipRow] = (await tx.query(
+        'SELECT consecutive_failures, blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2',
+        [account.id, ipHash],
+      )) as Array<{ consecutive_failures: number; blocked_until: Date | null }>;
+      if (ipRow?.blocked_until && ipRow.blocked_until > now) return { ok: false, blockedUntil: ipRow.blocked_until };
+      const accountBlock = await this.accountBlockedUntil(tx, account.id, now);
+      if (accountBlock) return { ok: false, blockedUntil: accountBlock };
+
+      if (await verifyPassword(account.passwordHash!, input.password)) {
+        await tx.query('DELETE FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2', [account.id, ipHash]);
+        return { ok: true, token: await this.issueToken(tx, account.id, input.client) };
+      }
+      const failures = (ipRow?.consecutive_failures ?? 0) + 1;
+      const blockedUntil = failures >= IP_FAILURE_LIMIT ? addMs(now, IP_BLOCK_MS) : null;
+      await tx.query(
+        `INSERT INTO login_ip_throttle (account_id, ip_hash, consecutive_failures, blocked_until, updated_at)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (account_id, ip_hash) DO UPDATE
+           SET consecutive_failures = EXCLUDED.consecutive_failures, blocked_until = EXCLUDED.blocked_until, updated_at = EXCLUDED.updated_at`,
+        [account.id, ipHash, failures, blockedUntil, now],
+      );
+      await tx.query('INSERT INTO login_failures (account_id, failed_at) VALUES ($1, $2)', [account.id, now]);
+      return { ok: false };
+    });
+    if (outcome.ok) return { token: outcome.token, account };
+    if (outcome.blockedUntil) throw new DomainError('LOGIN_BLOCKED', { params: { until: outcome.blockedUntil } });
+    throw new DomainError('INVALID_CREDENTIALS');
+  }
+
+  /** The end of the 100-per-hour block, if the account is in one: the hour that saw 100 failures ends then. */
+  private async accountBlockedUntil(tx: EntityManager, accountId: string, now: Date): Promise<Date | undefined> {
+    const rows = (await tx.query(
+      'SELECT failed_at FROM login_failures WHERE account_id = $1 AND failed_at > $2 ORDER BY failed_at DESC OFFSET $3 LIMIT 1',
+      [accountId, addMs(now, -ACCOUNT_WINDOW_MS), ACCOUNT_FAILURE_LIMIT - 1],
+    )) as Array<{ failed_at: Date }>;
+    return rows[0] ? addMs(rows[0].failed_at, ACCOUNT_WINDOW_MS) : undefined;
+  }
+
+  /** Clears every login block of an account (R1.6, R8 support). */
+  async clearLoginBlocks(tx: EntityManager, accountId: string): Promise<void> {
+    await tx.query('DELETE FROM login_ip_throttle WHERE account_id = $1', [accountId]);
+    await tx.query('DELETE FROM login_failures WHERE account_id = $1', [accountId]);
+  }
+
+  /** Periodic tidy-up of throttle rows no window needs (the login path also tidies per account). */
+  async pruneLoginThrottle(): Promise<number> {
+    const now = this.now;
+    const hourAgo = addMs(now, -ACCOUNT_WINDOW_MS);
+    const a = await this.deps.ds.query('DELETE FROM login_failures WHERE failed_at <= $1', [hourAgo]);
+    const b = await this.deps.ds.query(
+      'DELETE FROM login_ip_throttle WHERE blocked_until <= $1 OR (blocked_until IS NULL AND updated_at <= $2)',
+      [now, hourAgo],
+    );
+    return (a[1] ?? 0) + (b[1] ?? 0);
+  }
+
+  private async issueToken(tx: EntityManager, accountId: string, client: ClientKindName): Promise<string> {
+    const raw = newSecretToken();
+    const now = this.now;
+    await tx.insert(AuthTokenEntity, {
+      id: randomUUID(),
+      accountId,
+      tokenHash: sha256(raw),
+      client,
+      createdAt: now,
+      lastUsedAt: now,
+      revokedAt: null,
+    });
+    return raw;
+  }
+
+  /** The account and token behind a bearer value, or undefined when unknown, revoked or idle too long (R1.5). */
+  async authenticate(raw: string): Promise<{ account: AccountEntity; token: AuthTokenEntity } | undefined> {
+    const { ds } = this.deps;
+    const token = await ds.getRepository(AuthTokenEntity).findOneBy({ tokenHash: sha256(raw), revokedAt: IsNull() });
+    if (!token) return undefined;
+    const now = this.now;
+    if (token.lastUsedAt.getTime() + TOKEN_IDLE_MS[token.client] <= now.getTime()) {
+      await ds.getRepository(AuthTokenEntity).update({ id: token.id, revokedAt: IsNull() }, { revokedAt: now });
+      return undefined;
+    }
+    const account = await ds.getRepository(AccountEntity).findOneBy({ id: token.accountId });
+    if (!account || account.deletedAt) return undefined;
+    if (now.getTime() - token.lastUsedAt.getTime() >= TOUCH_EVERY_MS) {
+      await ds.getRepository(AuthTokenEntity).update({ id: token.id }, { lastUsedAt: now });
+      token.lastUsedAt = now;
+    }
+    return { account, token };
+  }
+
+  /** R1.5: revokes the token of this request. */
+  async logout(session: Session): Promise<void> {
+    session.requireAccount();
+    await this.deps.ds.getRepository(AuthTokenEntity).update({ id: session.tokenId!, revokedAt: IsNull() }, { revokedAt: this.now });
+  }
+
+  /**
+   * R4.11: revokes every desktop token and every other browser's token of the account; the browser
+   * token making the request stays, so that the portal page that asked keeps working. Seat leases
+   * join this when the seats module lands.
+   */
+  async logoutEverywhere(session: Session): Promise<{ revokedTokens: number; endedLeases: number }> {
+    const account = session.requireAccount();
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      const keep = session.principal.kind === 'account' && session.principal.client === 'WEB' ? session.tokenId : undefined;
+      const result = await tx.query(
+        `UPDATE auth_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)`,
+        [account.id, this.now, keep ?? null],
+      );
+      return { revokedTokens: result[1] as number, endedLeases: 0 };
+    });
+  }
+
+  // ---------------------------------------------------------------- password reset
+
+  /**
+   * R1.7: the same answer whether or not the address has an account, and the same time: both paths
+   * do one lookup and a write-sized transaction, mail goes out after the answer, and the answer is
+   * never given before a fixed floor.
+   */
+  async requestPasswordReset(email: string): Promise<void> {
+    const started = performance.now();
+    const { ds, logger } = this.deps;
+    await inTransaction(ds, logger, async (tx, afterCommit) => {
+      const account = await tx.findOneBy(AccountEntity, { emailNormalized: normalizeEmail(email) });
+      if (!account || !account.email) {
+        await tx.query('SELECT 1');
+        return;
+      }
+      const link = await this.newEmailToken(tx, account.id, 'RESET_PASSWORD', RESET_LINK_MS);
+      afterCommit(() => {
+        const url = `${this.deps.publicUrl}/reset-password?token=${encodeURIComponent(link)}`;
+        const mail = passwordResetMail(account.language, account.name ?? '', url);
+        this.deps.mailer.send({ to: account.email!, ...mail, kind: 'reset-password', link: url });
+      });
+    });
+    const rest = RESET_REQUEST_FLOOR_MS - (performance.now() - started);
+    if (rest > 0) await new Promise((r) => setTimeout(r, rest));
+  }
+
+  /** R1.7: single use, 60 minutes, and every token of the account is revoked. */
+  async resetPassword(token: string, newPassword: string): Promise<void> {
+    checkPassword(newPassword, ['input', 'newPassword']);
+    const passwordHash = await hashPassword(newPassword);
+    await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      const row = await this.consumeEmailToken(tx, token, 'RESET_PASSWORD');
+      const now = this.now;
+      // Whoever holds the link has shown control of the mailbox, so the address counts as verified.
+      await tx.query(
+        'UPDATE accounts SET password_hash = $2, updated_at = $3, email_verified_at = COALESCE(email_verified_at, $3) WHERE id = $1',
+        [row.accountId, passwordHash, now],
+      );
+      await tx.query('UPDATE auth_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL', [row.accountId, now]);
+      await this.clearLoginBlocks(tx, row.accountId);
+    });
+  }
+
+  // ---------------------------------------------------------------- emailed single-use tokens
+
+  /** Issues a link token; any earlier open token of the same purpose is voided (R1.3, R1.7). */
+  private async newEmailToken(tx: EntityManager, accountId: string, purpose: EmailTokenPurpose, lifetimeMs: number): Promise<string> {
+    const now = this.now;
+    await tx.update(EmailTokenEntity, { accountId, purpose, consumedAt: IsNull() }, { consumedAt: now });
+    const raw = newSecretToken();
+    await tx.insert(EmailTokenEntity, {
+      id: randomUUID(),
+      accountId,
+      purpose,
+      tokenHash: sha256(raw),
+      createdAt: now,
+      expiresAt: addMs(now, lifetimeMs),
+      consumedAt: null,
+    });
+    return raw;
+  }
+
+  private async consumeEmailToken(tx: EntityManager, raw: string, purpose: EmailTokenPurpose): Promise<EmailTokenEntity> {
+    const now = this.now;
+    const row = await tx
+      .getRepository(EmailTokenEntity)
+      .createQueryBuilder('t')
+      .setLock('pessimistic_write')
+      .where('t.token_hash = :hash AND t.purpose = :purpose', { hash: sha256(raw.trim()), purpose })
+      .getOne();
+    if (!row || row.consumedAt || row.expiresAt <= now) throw new DomainError('INVALID_TOKEN', { field: ['token'] });
+    await tx.update(EmailTokenEntity, { id: row.id }, { consumedAt: now });
+    return row;
+  }
+
+  // ---------------------------------------------------------------- profile
+
+  /** R1.8: name and language change; the email address does not. */
+  async updateProfile(session: Session, input: { name?: string | null; language?: LanguageCode | null }): Promise<AccountEntity> {
+    const caller = session.requireVerified();
+    const changes: Partial<AccountEntity> = {};
+    if (input.name !== undefined && input.name !== null) changes.name = checkName(input.name, ['input', 'name']);
+    if (input.language !== undefined && input.language !== null) changes.language = input.language;
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      if (Object.keys(changes).length > 0) {
+        await tx.update(AccountEntity, { id: caller.id }, { ...changes, updatedAt: this.now });
+      }
+      return tx.findOneByOrFail(AccountEntity, { id: caller.id });
+    });
+  }
+
+  /** The caller's own account, fresh from the database. */
+  async me(session: Session): Promise<AccountEntity | null> {
+    const account = session.account;
+    if (!account) return null;
+    return this.deps.ds.getRepository(AccountEntity).findOneBy({ id: account.id });
+  }
+
+  async byIds(ids: readonly string[]): Promise<Array<AccountEntity | null>> {
+    const rows = await this.deps.ds.getRepository(AccountEntity).findBy({ id: In([...ids]) });
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    return ids.map((id) => byId.get(id) ?? null);
+  }
+
+  // ---------------------------------------------------------------- operator commands
+
+  /** R8: grants the support role (command line only). */
+  async grantSupport(email: string): Promise<AccountEntity> {
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      const account = await tx.findOneBy(AccountEntity, { emailNormalized: normalizeEmail(email) });
+      if (!account) throw new Error(`No account has the email address ${email}`);
+      if (!account.roles.includes('SUPPORT')) {
+        account.roles = [...account.roles, 'SUPPORT'];
+        await tx.update(AccountEntity, { id: account.id }, { roles: account.roles, updatedAt: this.now });
+      }
+      return account;
+    });
+  }
+
+  /** The language of emails and messages for an account. */
+  static languageOf(account: AccountEntity | undefined): Lang | undefined {
+    return account?.language;
+  }
+}

@@ -1,0 +1,8 @@
+import type { Resolvers } from '../../generated/graphql';
+import { payload } from '../../platform/graphql/payload';
+
+export const systemResolvers: Resolvers = {
+  Mutation: {
+    advanceTestClock: (_p, { seconds }, ctx) => payload(ctx, async () => ({ now: ctx.services.system.advanceTestClock(seconds) })),
+  },
+};

@@ -1,0 +1,23 @@
+import type DataLoader from 'dataloader';
+import type { AccountEntity } from '../modules/accounts/entities';
+import type { Services } from '../services';
+import type { Session } from './auth/session';
+import type { Lang } from './i18n';
+import type { Logger } from './logger';
+
+/** Per-request DataLoaders: created fresh for every request, never shared (architecture.md). */
+export interface Loaders {
+  accountById: DataLoader<string, AccountEntity | null>;
+}
+
+/** What every resolver receives; built once per HTTP request or WebSocket operation. */
+export interface Context {
+  session: Session;
+  /** Language of messages: `Accept-Language` when it names EN, DE or ES, else the account's (R1.8). */
+  lang: Lang;
+  /** Keyed hash of the client address (never the raw address: R1.6). */
+  ipHash: string;
+  loaders: Loaders;
+  services: Services;
+  logger: Logger;
+}

@@ -1,0 +1,201 @@
+import type { ErrorCode } from '../../generated/graphql';
+import type { AccessCode } from '../errors';
+
+export type Template = string;
+type Localized = Record<'EN' | 'DE' | 'ES', Template>;
+
+/** One message per code, in every language. The Record type makes a missing code a compile error. */
+export const userErrorMessages: Record<ErrorCode, Localized> = {
+  BAD_USER_INPUT: {
+    EN: 'Please check this value.',
+    DE: 'Bitte prüfen Sie diesen Wert.',
+    ES: 'Revise este valor.',
+  },
+  EMAIL_ALREADY_REGISTERED: {
+    EN: 'An account with this email address already exists. Log in or reset your password.',
+    DE: 'Zu dieser E-Mail-Adresse gibt es bereits ein Konto. Melden Sie sich an oder setzen Sie Ihr Passwort zurück.',
+    ES: 'Ya existe una cuenta con esta dirección de correo. Inicie sesión o restablezca su contraseña.',
+  },
+  WEAK_PASSWORD: {
+    EN: 'Please choose another password.',
+    DE: 'Bitte wählen Sie ein anderes Passwort.',
+    ES: 'Elija otra contraseña.',
+  },
+  INVALID_CREDENTIALS: {
+    EN: 'The email address or the password is wrong.',
+    DE: 'E-Mail-Adresse oder Passwort ist falsch.',
+    ES: 'La dirección de correo o la contraseña no son correctas.',
+  },
+  LOGIN_BLOCKED: {
+    EN: 'Too many failed logins. Logging in is blocked until {until}.',
+    DE: 'Zu viele fehlgeschlagene Anmeldungen. Die Anmeldung ist bis {until} gesperrt.',
+    ES: 'Demasiados intentos fallidos. El inicio de sesión está bloqueado hasta {until}.',
+  },
+  EMAIL_NOT_VERIFIED: {
+    EN: 'Please confirm your email address first. We can send you the email again.',
+    DE: 'Bitte bestätigen Sie zuerst Ihre E-Mail-Adresse. Wir können Ihnen die E-Mail erneut senden.',
+    ES: 'Confirme primero su dirección de correo. Podemos enviarle el correo de nuevo.',
+  },
+  INVALID_TOKEN: {
+    EN: 'This link is invalid or has expired. Please request a new one.',
+    DE: 'Dieser Link ist ungültig oder abgelaufen. Bitte fordern Sie einen neuen an.',
+    ES: 'Este enlace no es válido o ha caducado. Solicite uno nuevo.',
+  },
+  INVALID_LICENSE_KEY: {
+    EN: 'This license key is not valid.',
+    DE: 'Dieser Lizenzschlüssel ist ungültig.',
+    ES: 'Esta clave de licencia no es válida.',
+  },
+  LEGACY_LICENSE_KEY: {
+    EN: 'This key belongs to an older version of the program and cannot be activated here.',
+    DE: 'Dieser Schlüssel gehört zu einer älteren Programmversion und kann hier nicht aktiviert werden.',
+    ES: 'Esta clave pertenece a una versión anterior del programa y no se puede activar aquí.',
+  },
+  LICENSE_ALREADY_REDEEMED: {
+    EN: 'This license has already been activated by another account.',
+    DE: 'Diese Lizenz wurde bereits von einem anderen Konto aktiviert.',
+    ES: 'Esta licencia ya ha sido activada por otra cuenta.',
+  },
+  LICENSE_TYPE_MISMATCH: {
+    EN: 'This license is of another type than the licenses you already hold.',
+    DE: 'Diese Lizenz hat einen anderen Typ als Ihre vorhandenen Lizenzen.',
+    ES: 'Esta licencia es de otro tipo que las licencias que ya tiene.',
+  },
+  INVALID_INVITE_CODE: {
+    EN: 'This invitation code is not valid.',
+    DE: 'Dieser Einladungscode ist ungültig.',
+    ES: 'Este código de invitación no es válido.',
+  },
+  EMAIL_DOMAIN_NOT_ALLOWED: {
+    EN: 'This organization does not admit accounts with your email domain.',
+    DE: 'Diese Organisation lässt Konten mit Ihrer E-Mail-Domain nicht zu.',
+    ES: 'Esta organización no admite cuentas con su dominio de correo.',
+  },
+  MEMBERSHIP_BLOCKED: {
+    EN: 'Your membership in this organization is blocked. Please contact its administrator.',
+    DE: 'Ihre Mitgliedschaft in dieser Organisation ist gesperrt. Bitte wenden Sie sich an die Administration.',
+    ES: 'Su membresía en esta organización está bloqueada. Contacte con su administrador.',
+  },
+  ORGANIZATION_EXISTS: {
+    EN: 'This account already has an organization.',
+    DE: 'Dieses Konto hat bereits eine Organisation.',
+    ES: 'Esta cuenta ya tiene una organización.',
+  },
+  NOT_SHARABLE: {
+    EN: 'This account holds no license that can be shared.',
+    DE: 'Dieses Konto besitzt keine Lizenz, die geteilt werden kann.',
+    ES: 'Esta cuenta no tiene ninguna licencia que se pueda compartir.',
+  },
+  NO_LICENSE: {
+    EN: 'No license is available to you. You can still open and view your work.',
+    DE: 'Ihnen steht keine Lizenz zur Verfügung. Sie können Ihre Arbeit weiterhin öffnen und ansehen.',
+    ES: 'No tiene ninguna licencia disponible. Puede seguir abriendo y viendo su trabajo.',
+  },
+  SEATS_EXHAUSTED: {
+    EN: 'All seats are in use ({inUse} of {total}).',
+    DE: 'Alle Plätze sind belegt ({inUse} von {total}).',
+    ES: 'Todos los puestos están en uso ({inUse} de {total}).',
+  },
+  CLOUD_SESSION_ACTIVE: {
+    EN: 'You are already working in another browser. Take over that session to continue here.',
+    DE: 'Sie arbeiten bereits in einem anderen Browser. Übernehmen Sie diese Sitzung, um hier weiterzuarbeiten.',
+    ES: 'Ya está trabajando en otro navegador. Tome el control de esa sesión para continuar aquí.',
+  },
+  PLATFORM_NOT_LICENSED: {
+    EN: 'Your license does not cover this platform.',
+    DE: 'Ihre Lizenz gilt nicht für diese Plattform.',
+    ES: 'Su licencia no cubre esta plataforma.',
+  },
+  LEASE_ENDED: {
+    EN: 'Your seat has ended. Please save your work.',
+    DE: 'Ihr Platz wurde beendet. Bitte speichern Sie Ihre Arbeit.',
+    ES: 'Su puesto ha finalizado. Guarde su trabajo.',
+  },
+  TRIAL_NOT_ALLOWED: {
+    EN: 'A trial is not possible for this account.',
+    DE: 'Für dieses Konto ist keine Testversion möglich.',
+    ES: 'No es posible una prueba para esta cuenta.',
+  },
+  TRIAL_EXPIRED: {
+    EN: 'Your trial is over.',
+    DE: 'Ihre Testphase ist abgelaufen.',
+    ES: 'Su período de prueba ha terminado.',
+  },
+  OFFLINE_NOT_ALLOWED: {
+    EN: 'Offline use is not available for this license.',
+    DE: 'Für diese Lizenz ist keine Offline-Nutzung möglich.',
+    ES: 'El uso sin conexión no está disponible para esta licencia.',
+  },
+  OFFLINE_PERIOD_TOO_LONG: {
+    EN: 'The offline period may be at most {max} days.',
+    DE: 'Der Offline-Zeitraum darf höchstens {max} Tage betragen.',
+    ES: 'El período sin conexión puede ser como máximo de {max} días.',
+  },
+  ALREADY_ON_WAITLIST: {
+    EN: 'You are already on the waiting list.',
+    DE: 'Sie stehen bereits auf der Warteliste.',
+    ES: 'Ya está en la lista de espera.',
+  },
+};
+
+/** Messages that refine a code with a reason (`CODE.REASON`). */
+export const reasonMessages: Record<string, Localized> = {
+  'WEAK_PASSWORD.TOO_SHORT': {
+    EN: 'The password must have at least 8 characters.',
+    DE: 'Das Passwort muss mindestens 8 Zeichen lang sein.',
+    ES: 'La contraseña debe tener al menos 8 caracteres.',
+  },
+  'WEAK_PASSWORD.TOO_LONG': {
+    EN: 'The password may have at most 128 characters.',
+    DE: 'Das Passwort darf höchstens 128 Zeichen lang sein.',
+    ES: 'La contraseña puede tener como máximo 128 caracteres.',
+  },
+  'WEAK_PASSWORD.TOO_COMMON': {
+    EN: 'This password is among the most common passwords. Please choose another one.',
+    DE: 'Dieses Passwort gehört zu den häufigsten Passwörtern. Bitte wählen Sie ein anderes.',
+    ES: 'Esta contraseña está entre las más comunes. Elija otra.',
+  },
+  'BAD_USER_INPUT.NAME_LENGTH': {
+    EN: 'The name must have between 1 and 200 characters.',
+    DE: 'Der Name muss zwischen 1 und 200 Zeichen lang sein.',
+    ES: 'El nombre debe tener entre 1 y 200 caracteres.',
+  },
+  'BAD_USER_INPUT.EMAIL': {
+    EN: 'Please enter a valid email address.',
+    DE: 'Bitte geben Sie eine gültige E-Mail-Adresse ein.',
+    ES: 'Introduzca una dirección de correo válida.',
+  },
+  'BAD_USER_INPUT.NEGATIVE': {
+    EN: 'The value must not be negative.',
+    DE: 'Der Wert darf nicht negativ sein.',
+    ES: 'El valor no puede ser negativo.',
+  },
+};
+
+export const accessMessages: Record<AccessCode, Localized> = {
+  UNAUTHENTICATED: {
+    EN: 'Please log in.',
+    DE: 'Bitte melden Sie sich an.',
+    ES: 'Inicie sesión.',
+  },
+  NOT_FOUND: {
+    EN: 'Not found.',
+    DE: 'Nicht gefunden.',
+    ES: 'No encontrado.',
+  },
+  FORBIDDEN: {
+    EN: 'You are not allowed to do this.',
+    DE: 'Dazu sind Sie nicht berechtigt.',
+    ES: 'No tiene permiso para hacer esto.',
+  },
+  RATE_LIMITED: {
+    EN: 'Too many requests. Please try again in {retryAfterSeconds} seconds.',
+    DE: 'Zu viele Anfragen. Bitte versuchen Sie es in {retryAfterSeconds} Sekunden erneut.',
+    ES: 'Demasiadas solicitudes. Inténtelo de nuevo en {retryAfterSeconds} segundos.',
+  },
+  INTERNAL_SERVER_ERROR: {
+    EN: 'Something went wrong on our side. Please try again.',
+    DE: 'Bei uns ist ein Fehler aufgetreten. Bitte versuchen Sie es erneut.',
+    ES: 'Algo ha fallado por nuestra parte. Inténtelo de nuevo.',
+  },
+};

@@ -1,0 +1,52 @@
+import type { DataSource } from 'typeorm';
+import type { Logger } from './logger';
+
+/**
+ * Periodic jobs (login throttle tidy-up now; lapse sweep and expiry reminders later). Each round
+ * takes a PostgreSQL advisory lock, so that with several instances one of them runs each round.
+ */
+export class Jobs {
+  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly running = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(
+    private readonly ds: DataSource,
+    private readonly logger: Logger,
+  ) {}
+
+  every(name: string, lockKey: number, intervalMs: number, round: () => Promise<unknown>): void {
+    const timer = setInterval(() => void this.runOnce(name, lockKey, round), intervalMs);
+    timer.unref();
+    this.timers.push(timer);
+  }
+
+  /** Runs one round now if no other instance is running it; resolves to whether it ran. */
+  async runOnce(name: string, lockKey: number, round: () => Promise<unknown>): Promise<boolean> {
+    if (this.stopped) return false;
+    let ran = false;
+    const p = this.ds
+      .transaction(async (tx) => {
+        const [{ locked }] = (await tx.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [lockKey])) as Array<{ locked: boolean }>;
+        if (!locked) return;
+        ran = true;
+        const result = await round();
+        this.logger.debug({ job: name, result }, 'job round done');
+      })
+      .catch((err: unknown) => this.logger.error({ err, job: name }, 'job round failed'));
+    this.running.add(p);
+    await p;
+    this.running.delete(p);
+    return ran;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    await Promise.allSettled([...this.running]);
+  }
+}
+
+export const JOB_LOCKS = {
+  pruneLoginThrottle: 7_100_101,
+} as const;

@@ -1,0 +1,83 @@
+import type { ApolloServerPlugin } from '@apollo/server';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Kind, OperationDefinitionNode } from 'graphql';
+import type { Context } from './context';
+
+/** Prometheus metrics of one server instance (its own registry, so that tests can run several). */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly httpRequests = new Counter({
+    name: 'tessera_http_requests_total',
+    help: 'HTTP requests by route and status class',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly operations = new Counter({
+    name: 'tessera_graphql_operations_total',
+    help: 'GraphQL operations by root field(s), type and outcome',
+    labelNames: ['operation', 'type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly operationSeconds = new Histogram({
+    name: 'tessera_graphql_operation_duration_seconds',
+    help: 'GraphQL operation latency by root field(s) and type',
+    labelNames: ['operation', 'type'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  constructor(pool: () => { totalCount: number; idleCount: number; waitingCount: number } | undefined) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'tessera_' });
+    const registry = this.registry;
+    new Gauge({
+      name: 'tessera_db_pool_connections',
+      help: 'Database pool connections by state',
+      labelNames: ['state'] as const,
+      registers: [registry],
+      collect() {
+        const p = pool();
+        this.set({ state: 'total' }, p?.totalCount ?? 0);
+        this.set({ state: 'idle' }, p?.idleCount ?? 0);
+        this.set({ state: 'waiting' }, p?.waitingCount ?? 0);
+      },
+    });
+  }
+
+  /**
+   * Labels operations by their root fields, which the schema bounds, never by the client-chosen
+   * operation name (unbounded label values would let any client grow our memory).
+   */
+  apolloPlugin(): ApolloServerPlugin<Context> {
+    const metrics = this;
+    return {
+      async requestDidStart() {
+        const started = process.hrtime.bigint();
+        let operation = 'unparsed';
+        let type = 'unknown';
+        return {
+          async didResolveOperation({ operation: op }) {
+            if (!op) return;
+            type = op.operation;
+            operation = rootFields(op);
+          },
+          async willSendResponse({ response, errors }) {
+            const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+            const body = response.body;
+            const hasErrors = (errors?.length ?? 0) > 0 || (body.kind === 'single' && (body.singleResult.errors?.length ?? 0) > 0);
+            metrics.operations.inc({ operation, type, outcome: hasErrors ? 'error' : 'ok' });
+            metrics.operationSeconds.observe({ operation, type }, seconds);
+          },
+        };
+      },
+    };
+  }
+}
+
+export function rootFields(op: OperationDefinitionNode): string {
+  const names = new Set<string>();
+  for (const sel of op.selectionSet.selections) {
+    if (sel.kind === ('Field' as Kind.FIELD)) names.add(sel.name.value);
+    else names.add('fragment');
+  }
+  return [...names].sort().join(',').slice(0, 200);
+}

@@ -1,0 +1,301 @@
+import 'reflect-metadata';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { makeExecutableSchema } from '@graphql-tools/schema';
+import type { IResolvers } from '@graphql-tools/utils';
+import { ApolloArmor } from '@escape.tech/graphql-armor';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import { DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
+import { useServer } from 'graphql-ws/use/ws';
+import type { GraphQLSchema } from 'graphql';
+import type { DataSource } from 'typeorm';
+import { WebSocketServer } from 'ws';
+import type { Config } from './config';
+import { accountResolvers } from './modules/accounts/resolvers';
+import { systemResolvers } from './modules/system/resolvers';
+import { resolveAppSecret } from './platform/app-secret';
+import { Session } from './platform/auth/session';
+import { Clock } from './platform/clock';
+import type { Context } from './platform/context';
+import { keyedHash, safeEqual } from './platform/crypto';
+import { createDataSource, migrate, pendingMigrations, poolOf } from './platform/db/data-source';
+import { ensureEmbeddedPostgres, type EmbeddedPostgres } from './platform/db/embedded';
+import { rootFields, Metrics } from './platform/metrics';
+import { wrapResolvers } from './platform/graphql/wrap';
+import { negotiateLanguage } from './platform/i18n';
+import { JOB_LOCKS, Jobs } from './platform/jobs';
+import { createLogger, type Logger } from './platform/logger';
+import { Mailer } from './platform/mail/mailer';
+import { projectRoot } from './platform/paths';
+import { createLoaders, createServices, type Services } from './services';
+import type { Resolvers } from './generated/graphql';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  config: Config;
+  services: Services;
+  clock: Clock;
+  ds: DataSource;
+  mailer: Mailer;
+  logger: Logger;
+  /**
+   * Graceful: stop accepting, finish requests, close sockets, stop jobs and mail, close the
+   * database. With `force`, open connections are cut instead of awaited (the shutdown deadline).
+   */
+  stop(force?: boolean): Promise<void>;
+}
+
+export function loadTypeDefs(): string[] {
+  const dir = path.join(projectRoot(), 'schema');
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.graphql'))
+    .sort()
+    .map((f) => fs.readFileSync(path.join(dir, f), 'utf8'));
+}
+
+function mergeResolvers(...maps: Resolvers[]): Resolvers {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const map of maps) {
+    for (const [type, fields] of Object.entries(map)) out[type] = { ...(out[type] ?? {}), ...(fields as Record<string, unknown>) };
+  }
+  return out as Resolvers;
+}
+
+export function buildSchema(): GraphQLSchema {
+  return makeExecutableSchema({
+    typeDefs: loadTypeDefs(),
+    resolvers: [
+      { DateTime: DateTimeResolver, EmailAddress: EmailAddressResolver },
+      wrapResolvers(mergeResolvers(accountResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
+    ],
+  });
+}
+
+/** Database of this instance: DATABASE_URL, or the embedded server under DATA_DIR/postgres. */
+export async function openDatabase(config: Config, logger: Logger): Promise<{ ds: DataSource; embedded?: EmbeddedPostgres }> {
+  let embedded: EmbeddedPostgres | undefined;
+  let url = config.databaseUrl;
+  if (!url) {
+    embedded = await ensureEmbeddedPostgres(config.dataDir, logger);
+    url = embedded.url;
+  }
+  const ds = createDataSource(url, config.dbPoolSize);
+  try {
+    await ds.initialize();
+  } catch (err) {
+    await embedded?.stop();
+    throw err;
+  }
+  return { ds, embedded };
+}
+
+export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const { ds, embedded } = await openDatabase(config, logger);
+  try {
+    await migrate(ds, logger);
+  } catch (err) {
+    await ds.destroy();
+    await embedded?.stop();
+    throw err;
+  }
+  const appSecret = resolveAppSecret(config.appSecret, config.dataDir, logger);
+  const clock = new Clock(config.testClock);
+  if (config.testClock) logger.warn('TEST_CLOCK=1: advanceTestClock can move this server\'s time');
+  const mailer = new Mailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail') }, logger);
+  const services = createServices({ config, ds, clock, mailer, logger });
+  const metrics = new Metrics(() => poolOf(ds));
+  const jobs = new Jobs(ds, logger);
+  jobs.every('prune-login-throttle', JOB_LOCKS.pruneLoginThrottle, 10 * 60_000, () => services.accounts.pruneLoginThrottle());
+
+  let ready = false;
+  let stopping = false;
+
+  async function contextFor(authorization: string | undefined, acceptLanguage: string | undefined, ip: string | undefined): Promise<Context> {
+    let session = Session.anonymous;
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+    if (match) {
+      const raw = match[1];
+      if (config.shopApiToken && safeEqual(raw, config.shopApiToken)) session = new Session({ kind: 'shop' });
+      else {
+        const found = await services.accounts.authenticate(raw);
+        if (found) session = new Session({ kind: 'account', account: found.account, tokenId: found.token.id, client: found.token.client });
+      }
+    }
+    const requestLang = negotiateLanguage(acceptLanguage);
+    return {
+      session,
+      lang: requestLang ?? session.account?.language ?? 'EN',
+      ipHash: keyedHash(appSecret, 'ip', ip ?? 'unknown'),
+      loaders: createLoaders(services),
+      services,
+      logger,
+    };
+  }
+
+  const app = express();
+  app.disable('x-powered-by');
+  if (config.trustProxy) app.set('trust proxy', true);
+  const httpServer = http.createServer(app);
+  const schema = buildSchema();
+
+  const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: config.bodyLimitBytes });
+  const wsCleanup = useServer(
+    {
+      schema,
+      context: async (ctx) => {
+        const params = ctx.connectionParams as { authorization?: string } | undefined;
+        const req = ctx.extra.request;
+        return contextFor(params?.authorization, req.headers['accept-language'], clientIp(req, config.trustProxy));
+      },
+    },
+    wsServer,
+  );
+
+  const armor = new ApolloArmor({
+    maxAliases: { n: 15 },
+    maxDepth: { n: 12 },
+    costLimit: { maxCost: 5000 },
+    maxTokens: { n: 2000 },
+    maxDirectives: { n: 20 },
+    blockFieldSuggestion: { enabled: config.production },
+  }).protect();
+
+  const logPlugin: ApolloServerPlugin<Context> = {
+    async requestDidStart() {
+      const started = process.hrtime.bigint();
+      return {
+        async willSendResponse({ operation, errors, contextValue }) {
+          const ms = Number(process.hrtime.bigint() - started) / 1e6;
+          contextValue.logger.info(
+            {
+              op: operation ? rootFields(operation) : undefined,
+              type: operation?.operation,
+              ms: Math.round(ms * 10) / 10,
+              errors: errors?.map((e) => e.extensions?.code ?? 'UNKNOWN'),
+            },
+            'graphql',
+          );
+        },
+      };
+    },
+  };
+
+  const apollo = new ApolloServer<Context>({
+    schema,
+    introspection: !config.production,
+    csrfPrevention: true,
+    allowBatchedHttpRequests: false,
+    includeStacktraceInErrorResponses: !config.production,
+    validationRules: armor.validationRules,
+    plugins: [
+      ...armor.plugins,
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+      metrics.apolloPlugin(),
+      logPlugin,
+    ],
+  });
+  await apollo.start();
+
+  app.use((req, res, next) => {
+    res.on('finish', () => {
+      const route = req.path === '/graphql' || req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics' ? req.path : 'other';
+      metrics.httpRequests.inc({ route, status: `${Math.floor(res.statusCode / 100)}xx` });
+    });
+    next();
+  });
+  app.get('/healthz', (_req, res) => {
+    res.status(200).json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    if (!ready || stopping) return void res.status(503).json({ status: stopping ? 'stopping' : 'starting' });
+    try {
+      await ds.query('SELECT 1');
+      if (await pendingMigrations(ds)) return void res.status(503).json({ status: 'migrations pending' });
+      res.status(200).json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'database unavailable' });
+    }
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+  app.use(
+    '/graphql',
+    express.json({ limit: config.bodyLimitBytes }),
+    expressMiddleware(apollo, {
+      context: async ({ req }) => contextFor(req.headers.authorization, req.headers['accept-language'], clientIp(req, config.trustProxy)),
+    }),
+  );
+  app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    const status = err.status ?? 500;
+    if (status >= 500) logger.error({ err }, 'request failed');
+    res.status(status).json({
+      errors: [{ message: status === 413 ? 'Request body too large' : status < 500 ? 'Bad request' : 'Internal server error', extensions: { code: status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR' } }],
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once('error', reject);
+    httpServer.listen(config.port, config.host, () => resolve());
+  });
+  const address = httpServer.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const hostForUrl = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${hostForUrl}:${port}/graphql`;
+  ready = true;
+  logger.info({ url, database: embedded ? 'embedded' : 'DATABASE_URL' }, 'Tessera is listening');
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    config,
+    services,
+    clock,
+    ds,
+    mailer,
+    logger,
+    stop(force = false) {
+      if (force) {
+        httpServer.closeAllConnections();
+        for (const client of wsServer.clients) client.terminate();
+        return (async () => {
+          await ds.destroy().catch(() => undefined);
+          await embedded?.stop();
+        })();
+      }
+      stopped ??= (async () => {
+        stopping = true;
+        logger.info('shutting down');
+        await apollo.stop(); // drains HTTP (finishes requests) and closes WebSocket connections
+        await jobs.stop();
+        await mailer.drain();
+        mailer.close();
+        await ds.destroy();
+        await embedded?.stop();
+        logger.info('stopped');
+      })();
+      return stopped;
+    },
+  };
+}
+
+/** The client's address: the socket's, or with TRUST_PROXY the first X-Forwarded-For entry. */
+function clientIp(req: http.IncomingMessage, trustProxy: boolean): string | undefined {
+  if (trustProxy) {
+    const forwarded = req.headers['x-forwarded-for'];
+    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
+    if (first) return first;
+  }
+  return req.socket.remoteAddress;
+}

@@ -1,0 +1,36 @@
+import DataLoader from 'dataloader';
+import type { DataSource } from 'typeorm';
+import type { Config } from './config';
+import { AccountService } from './modules/accounts/service';
+import { SystemService } from './modules/system/service';
+import type { Clock } from './platform/clock';
+import type { Loaders } from './platform/context';
+import type { Logger } from './platform/logger';
+import type { Mailer } from './platform/mail/mailer';
+
+/** The services of every module, built once per server instance. */
+export interface Services {
+  accounts: AccountService;
+  system: SystemService;
+}
+
+export interface ServiceDeps {
+  config: Config;
+  ds: DataSource;
+  clock: Clock;
+  mailer: Mailer;
+  logger: Logger;
+}
+
+export function createServices(deps: ServiceDeps): Services {
+  return {
+    accounts: new AccountService({ ds: deps.ds, clock: deps.clock, mailer: deps.mailer, logger: deps.logger, publicUrl: deps.config.publicUrl }),
+    system: new SystemService(deps.clock),
+  };
+}
+
+export function createLoaders(services: Services): Loaders {
+  return {
+    accountById: new DataLoader((ids: readonly string[]) => services.accounts.byIds(ids)),
+  };
+}
