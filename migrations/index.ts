@@ -1,5 +1,6 @@
 import { Accounts1764400000000 } from './1764400000000-accounts';
 import { LoginThrottle1764400000001 } from './1764400000001-login-throttle';
+import { RateLimits1764400000002 } from './1764400000002-rate-limits';
 
 /** Every migration, oldest first. A new migration is added here as well as in its own file. */
-export const migrations = [Accounts1764400000000, LoginThrottle1764400000001];
+export const migrations = [Accounts1764400000000, LoginThrottle1764400000001, RateLimits1764400000002];

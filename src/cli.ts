@@ -4,7 +4,8 @@ import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config';
 import { AccountService } from './modules/accounts/service';
 import { Clock } from './platform/clock';
-import { migrate } from './platform/db/data-source';
+import { migrate, poolOf } from './platform/db/data-source';
+import { RateLimits } from './platform/rate-limit';
 import { createLogger, type Logger } from './platform/logger';
 import { Mailer } from './platform/mail/mailer';
 import { openDatabase, startServer } from './server';
@@ -55,7 +56,9 @@ async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { acc
   try {
     await migrate(ds, logger);
     const clock = new Clock(false);
-    return await work({ accounts: new AccountService({ ds, clock, mailer, logger, publicUrl: config.publicUrl }) });
+    return await work({
+      accounts: new AccountService({ ds, clock, mailer, logger, publicUrl: config.publicUrl, rateLimits: new RateLimits(poolOf(ds), config.rateLimitFactor) }),
+    });
   } finally {
     await mailer.drain();
     mailer.close();

@@ -30,6 +30,7 @@ import { negotiateLanguage } from './platform/i18n';
 import { JOB_LOCKS, Jobs } from './platform/jobs';
 import { createLogger, type Logger } from './platform/logger';
 import { Mailer } from './platform/mail/mailer';
+import { RATE_LIMIT_TABLE, RateLimits } from './platform/rate-limit';
 import { projectRoot } from './platform/paths';
 import { createLoaders, createServices, type Services } from './services';
 import type { Resolvers } from './generated/graphql';
@@ -109,10 +110,14 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   const clock = new Clock(config.testClock);
   if (config.testClock) logger.warn('TEST_CLOCK=1: advanceTestClock can move this server\'s time');
   const mailer = new Mailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail') }, logger);
-  const services = createServices({ config, ds, clock, mailer, logger });
+  const rateLimits = new RateLimits(poolOf(ds), config.rateLimitFactor);
+  const services = createServices({ config, ds, clock, mailer, logger, rateLimits });
   const metrics = new Metrics(() => poolOf(ds));
   const jobs = new Jobs(ds, logger);
   jobs.every('prune-login-throttle', JOB_LOCKS.pruneLoginThrottle, 10 * 60_000, () => services.accounts.pruneLoginThrottle());
+  jobs.every('prune-rate-limits', JOB_LOCKS.pruneRateLimits, 10 * 60_000, () =>
+    ds.query(`DELETE FROM ${RATE_LIMIT_TABLE} WHERE expire IS NOT NULL AND expire < $1`, [Date.now()]),
+  );
 
   let ready = false;
   let stopping = false;

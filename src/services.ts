@@ -7,6 +7,7 @@ import type { Clock } from './platform/clock';
 import type { Loaders } from './platform/context';
 import type { Logger } from './platform/logger';
 import type { Mailer } from './platform/mail/mailer';
+import type { RateLimits } from './platform/rate-limit';
 
 /** The services of every module, built once per server instance. */
 export interface Services {
@@ -20,11 +21,12 @@ export interface ServiceDeps {
   clock: Clock;
   mailer: Mailer;
   logger: Logger;
+  rateLimits: RateLimits;
 }
 
 export function createServices(deps: ServiceDeps): Services {
   return {
-    accounts: new AccountService({ ds: deps.ds, clock: deps.clock, mailer: deps.mailer, logger: deps.logger, publicUrl: deps.config.publicUrl }),
+    accounts: new AccountService({ ds: deps.ds, clock: deps.clock, mailer: deps.mailer, logger: deps.logger, publicUrl: deps.config.publicUrl, rateLimits: deps.rateLimits }),
     system: new SystemService(deps.clock),
   };
 }

@@ -49,4 +49,5 @@ export class Jobs {
 
 export const JOB_LOCKS = {
   pruneLoginThrottle: 7_100_101,
+  pruneRateLimits: 7_100_102,
 } as const;

@@ -83,6 +83,8 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     TRUST_PROXY: '1',
     APP_SECRET: 'test-secret-test-secret-test-secret-0123',
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
+    // Request rate limits are tested on their own (rate-limits.test.ts); elsewhere they stay out of the way.
+    RATE_LIMIT_FACTOR: '1000',
     ...env,
   });
   const server = await startServer(config, { logger: createLogger(config.logLevel) });

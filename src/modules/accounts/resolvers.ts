@@ -7,7 +7,7 @@ export const accountResolvers: Resolvers = {
     me: (_p, _a, ctx) => ctx.services.accounts.me(ctx.session),
   },
   Mutation: {
-    register: (_p, { input }, ctx) => payload(ctx, () => ctx.services.accounts.register(input)),
+    register: (_p, { input }, ctx) => payload(ctx, () => ctx.services.accounts.register(input, ctx.ipHash)),
     verifyEmail: (_p, { token }, ctx) =>
       payload(ctx, async () => ({ account: await ctx.services.accounts.verifyEmail(token) })),
     resendVerificationEmail: (_p, _a, ctx) =>
@@ -18,7 +18,7 @@ export const accountResolvers: Resolvers = {
     logoutEverywhere: (_p, _a, ctx) =>
       payload(ctx, () => ctx.services.accounts.logoutEverywhere(ctx.session), { endedLeases: 0, revokedTokens: 0 }),
     requestPasswordReset: (_p, { email }, ctx) =>
-      payload(ctx, async () => (await ctx.services.accounts.requestPasswordReset(email), { ok: true }), { ok: false }),
+      payload(ctx, async () => (await ctx.services.accounts.requestPasswordReset(email, ctx.ipHash), { ok: true }), { ok: false }),
     resetPassword: (_p, { input }, ctx) =>
       payload(ctx, async () => (await ctx.services.accounts.resetPassword(input.token, input.newPassword), { ok: true }), { ok: false }),
     updateProfile: (_p, { input }, ctx) =>

@@ -10,6 +10,7 @@ import { DomainError } from '../../platform/errors';
 import type { Lang } from '../../platform/i18n';
 import type { Logger } from '../../platform/logger';
 import type { Mailer } from '../../platform/mail/mailer';
+import type { RateLimits } from '../../platform/rate-limit';
 import { passwordResetMail, verificationMail } from '../../platform/mail/templates';
 import {
   AccountEntity,
@@ -42,6 +43,7 @@ export interface AccountServiceDeps {
   mailer: Mailer;
   logger: Logger;
   publicUrl: string;
+  rateLimits: RateLimits;
 }
 
 export function normalizeEmail(email: string): string {
@@ -72,7 +74,11 @@ export class AccountService {
   // ---------------------------------------------------------------- registration and verification
 
   /** R1.1–R1.4: creates the account, logs it in with a WEB token, emails the verification link. */
-  async register(input: { email: string; password: string; name: string; language: LanguageCode }): Promise<{ token: string; account: AccountEntity }> {
+  async register(
+    input: { email: string; password: string; name: string; language: LanguageCode },
+    ipHash: string,
+  ): Promise<{ token: string; account: AccountEntity }> {
+    await this.deps.rateLimits.consume('register:ip', ipHash);
     const email = input.email.trim();
     if (!EMAIL_SHAPE.test(email) || email.length > 254) throw new DomainError('BAD_USER_INPUT', { reason: 'EMAIL', field: ['input', 'email'] });
     const name = checkName(input.name, ['input', 'name']);
@@ -140,6 +146,7 @@ export class AccountService {
   /** R1.3: a new link; the old one stops working. Already verified: nothing to send. */
   async resendVerificationEmail(session: Session): Promise<void> {
     const caller = session.requireAccount();
+    await this.deps.rateLimits.consume('verification-resend:account', caller.id);
     await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const account = await tx.findOneByOrFail(AccountEntity, { id: caller.id });
       if (account.emailVerifiedAt) return;
@@ -163,6 +170,7 @@ export class AccountService {
    */
   async login(input: { email: string; password: string; client: ClientKindName }, ipHash: string): Promise<{ token: string; account: AccountEntity }> {
     const { ds, logger } = this.deps;
+    await this.deps.rateLimits.consume('login:ip', ipHash);
     const account = await ds.getRepository(AccountEntity).findOneBy({ emailNormalized: normalizeEmail(input.email) });
     if (!account || !account.passwordHash) {
       await verifyAgainstDummy(input.password);
@@ -299,9 +307,11 @@ export class AccountService {
    * do one lookup and a write-sized transaction, mail goes out after the answer, and the answer is
    * never given before a fixed floor.
    */
-  async requestPasswordReset(email: string): Promise<void> {
+  async requestPasswordReset(email: string, ipHash: string): Promise<void> {
     const started = performance.now();
     const { ds, logger } = this.deps;
+    await this.deps.rateLimits.consume('password-reset:ip', ipHash);
+    await this.deps.rateLimits.consume('password-reset:email', sha256(normalizeEmail(email)).toString('base64url'));
     await inTransaction(ds, logger, async (tx, afterCommit) => {
       const account = await tx.findOneBy(AccountEntity, { emailNormalized: normalizeEmail(email) });
       if (!account || !account.email) {

@@ -1,0 +1,52 @@
+import { newAccount, PASSWORD, uniqueEmail } from '../helpers/factories';
+import { startTestServer, type TestServer } from '../helpers/server';
+
+const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { token errors { code } } }`;
+
+let t: TestServer;
+beforeAll(async () => {
+  // RATE_LIMIT_FACTOR scales every limit: 0.1 turns 30 registrations per IP and hour into 3,
+  // and 5 reset requests per address and hour into 1.
+  t = await startTestServer({ RATE_LIMIT_FACTOR: '0.1' });
+});
+afterAll(async () => {
+  await t.stop();
+});
+
+describe('request rate limits (RATE_LIMIT_FACTOR)', () => {
+  it('limits registrations per IP and answers RATE_LIMITED with a localized message and retryAfterSeconds', async () => {
+    const ip = '198.51.100.20';
+    for (let i = 0; i < 3; i++) {
+      const r = await t.gql(REGISTER, { input: { email: uniqueEmail('rl'), password: PASSWORD, name: 'R', language: 'EN' } }, { ip });
+      expect(r.data!.register.errors).toEqual([]);
+    }
+    const email = uniqueEmail('rl-over');
+    const over = await t.gql(REGISTER, { input: { email, password: PASSWORD, name: 'R', language: 'EN' } }, { ip, lang: 'de' });
+    expect(over.errors?.[0].extensions).toMatchObject({ code: 'RATE_LIMITED' });
+    expect(over.errors?.[0].extensions?.retryAfterSeconds).toBeGreaterThan(0);
+    expect(over.errors?.[0].message).toMatch(/Zu viele Anfragen/);
+    const rows = await t.server.ds.query('SELECT 1 FROM accounts WHERE email_normalized = $1', [email]);
+    expect(rows).toHaveLength(0);
+    // Another address is not affected.
+    const other = await t.gql(REGISTER, { input: { email, password: PASSWORD, name: 'R', language: 'EN' } }, { ip: '198.51.100.21' });
+    expect(other.data!.register.errors).toEqual([]);
+  });
+
+  it('limits password reset requests per email address, whether or not it has an account, from any IP', async () => {
+    const known = await newAccount(t, { verified: false });
+    for (const email of [known.email, uniqueEmail('unknown')]) {
+      const first = await t.gql('mutation($e: String!) { requestPasswordReset(email: $e) { ok errors { code } } }', { e: email }, { ip: '198.51.100.30' });
+      expect(first.data!.requestPasswordReset.ok).toBe(true);
+      const second = await t.gql('mutation($e: String!) { requestPasswordReset(email: $e) { ok errors { code } } }', { e: email }, { ip: '198.51.100.31' });
+      expect(second.errors?.[0].extensions?.code).toBe('RATE_LIMITED');
+    }
+  });
+
+  it('stores limiter keys without raw IP addresses or email addresses', async () => {
+    const rows: Array<{ key: string }> = await t.server.ds.query('SELECT key FROM rate_limits');
+    expect(rows.length).toBeGreaterThan(0);
+    for (const { key } of rows) {
+      expect(key).not.toMatch(/198\.51\.100|@/);
+    }
+  });
+});
