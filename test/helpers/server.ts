@@ -70,7 +70,10 @@ export async function dropTestDatabase(url: string): Promise<void> {
  * A real server (HTTP, GraphQL, its own database, a real SMTP server catching its mail, a test
  * clock) on a free port. `env` overrides configuration as the environment would.
  */
-export async function startTestServer(env: Record<string, string> = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: { logLines?: string[] } = {},
+): Promise<TestServer> {
   const mail = await new MailCatcher().start();
   const databaseUrl = await createTestDatabase();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-test-data-'));
@@ -87,7 +90,9 @@ export async function startTestServer(env: Record<string, string> = {}): Promise
     RATE_LIMIT_FACTOR: '1000',
     ...env,
   });
-  const server = await startServer(config, { logger: createLogger(config.logLevel) });
+  // With `logLines`, every log line the server writes is kept there (for tests of what is logged).
+  const destination = options.logLines ? { write: (line: string) => void options.logLines!.push(line) } : undefined;
+  const server = await startServer(config, { logger: createLogger(config.logLevel, destination) });
   const base = server.url.replace(/\/graphql$/, '');
   const testServer: TestServer = {
     server,
