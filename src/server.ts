@@ -17,6 +17,7 @@ import { WebSocketServer } from 'ws';
 import type { Config } from './config';
 import { accountResolvers } from './modules/accounts/resolvers';
 import { systemResolvers } from './modules/system/resolvers';
+import { pageRoutes } from './modules/pages/routes';
 import { resolveAppSecret } from './platform/app-secret';
 import { Session } from './platform/auth/session';
 import { Clock } from './platform/clock';
@@ -233,6 +234,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     res.set('Content-Type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });
+  app.use(pageRoutes(services));
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),

@@ -1,0 +1,135 @@
+import express, { type Router } from 'express';
+import { DomainError } from '../../platform/errors';
+import { negotiateLanguage, userErrorMessage, type Lang } from '../../platform/i18n';
+import type { Services } from '../../services';
+
+/**
+ * The pages that emailed links lead to (R1.3, R1.7). A GET only shows a form; the change happens on
+ * POST, so that mail scanners that fetch links do not use up single-use tokens. The token stays out
+ * of Referer headers and nothing on the page loads from elsewhere.
+ */
+const TEXT: Record<Lang, Record<string, string>> = {
+  EN: {
+    verifyTitle: 'Confirm your email address',
+    verifyButton: 'Confirm email address',
+    verified: 'Thank you: your email address is confirmed.',
+    resetTitle: 'Choose a new password',
+    newPassword: 'New password (8 to 128 characters)',
+    resetButton: 'Set password',
+    reset: 'Your password has been changed. Please log in again on every device.',
+    missing: 'This link is incomplete. Please open the link from the email again.',
+  },
+  DE: {
+    verifyTitle: 'E-Mail-Adresse bestätigen',
+    verifyButton: 'E-Mail-Adresse bestätigen',
+    verified: 'Vielen Dank: Ihre E-Mail-Adresse ist bestätigt.',
+    resetTitle: 'Neues Passwort festlegen',
+    newPassword: 'Neues Passwort (8 bis 128 Zeichen)',
+    resetButton: 'Passwort festlegen',
+    reset: 'Ihr Passwort wurde geändert. Bitte melden Sie sich auf allen Geräten neu an.',
+    missing: 'Dieser Link ist unvollständig. Bitte öffnen Sie den Link aus der E-Mail erneut.',
+  },
+  ES: {
+    verifyTitle: 'Confirme su dirección de correo',
+    verifyButton: 'Confirmar la dirección de correo',
+    verified: 'Gracias: su dirección de correo está confirmada.',
+    resetTitle: 'Elija una nueva contraseña',
+    newPassword: 'Nueva contraseña (de 8 a 128 caracteres)',
+    resetButton: 'Establecer la contraseña',
+    reset: 'Su contraseña se ha cambiado. Vuelva a iniciar sesión en todos sus dispositivos.',
+    missing: 'Este enlace está incompleto. Vuelva a abrir el enlace del correo.',
+  },
+};
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+function page(lang: Lang, title: string, body: string): string {
+  return `<!doctype html><html lang="${lang.toLowerCase()}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title><style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
+input,button{font:inherit;padding:.4rem .6rem}label{display:block;margin:.8rem 0 .3rem}.error{color:#a00}</style></head>
+<body><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
+}
+
+export function pageRoutes(services: Services): Router {
+  const router = express.Router();
+  router.use(['/verify-email', '/reset-password'], (_req, res, next) => {
+    res.set({
+      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+      'Referrer-Policy': 'no-referrer',
+      'X-Content-Type-Options': 'nosniff',
+      'Cache-Control': 'no-store',
+    });
+    next();
+  });
+  const form = express.urlencoded({ extended: false, limit: '8kb' });
+
+  const langOf = (req: express.Request): Lang => negotiateLanguage(req.headers['accept-language']) ?? 'EN';
+  const tokenOf = (req: express.Request): string => {
+    const v = req.method === 'POST' ? (req.body as Record<string, unknown>)?.token : req.query.token;
+    return typeof v === 'string' ? v : '';
+  };
+  const failure = (lang: Lang, err: unknown): string => {
+    if (err instanceof DomainError) return `<p class="error">${escapeHtml(userErrorMessage(lang, err.code, err.options.reason, err.options.params))}</p>`;
+    throw err;
+  };
+
+  router.get('/verify-email', (req, res) => {
+    const lang = langOf(req);
+    const t = TEXT[lang];
+    const token = tokenOf(req);
+    if (!token) return void res.status(400).type('html').send(page(lang, t.verifyTitle, `<p class="error">${t.missing}</p>`));
+    res.type('html').send(
+      page(lang, t.verifyTitle, `<form method="post" action="/verify-email"><input type="hidden" name="token" value="${escapeHtml(token)}"><button type="submit">${t.verifyButton}</button></form>`),
+    );
+  });
+
+  router.post('/verify-email', form, async (req, res, next) => {
+    const lang = langOf(req);
+    const t = TEXT[lang];
+    try {
+      await services.accounts.verifyEmail(tokenOf(req));
+      res.type('html').send(page(lang, t.verifyTitle, `<p>${t.verified}</p>`));
+    } catch (err) {
+      try {
+        res.status(400).type('html').send(page(lang, t.verifyTitle, failure(lang, err)));
+      } catch (e) {
+        next(e);
+      }
+    }
+  });
+
+  const resetForm = (lang: Lang, token: string, error = '') =>
+    page(
+      lang,
+      TEXT[lang].resetTitle,
+      `${error}<form method="post" action="/reset-password"><input type="hidden" name="token" value="${escapeHtml(token)}">
+<label for="pw">${TEXT[lang].newPassword}</label><input id="pw" type="password" name="newPassword" autocomplete="new-password" minlength="8" maxlength="128" required>
+<p><button type="submit">${TEXT[lang].resetButton}</button></p></form>`,
+    );
+
+  router.get('/reset-password', (req, res) => {
+    const lang = langOf(req);
+    const token = tokenOf(req);
+    if (!token) return void res.status(400).type('html').send(page(lang, TEXT[lang].resetTitle, `<p class="error">${TEXT[lang].missing}</p>`));
+    res.type('html').send(resetForm(lang, token));
+  });
+
+  router.post('/reset-password', form, async (req, res, next) => {
+    const lang = langOf(req);
+    const token = tokenOf(req);
+    const password = (req.body as Record<string, unknown>)?.newPassword;
+    try {
+      await services.accounts.resetPassword(token, typeof password === 'string' ? password : '');
+      res.type('html').send(page(lang, TEXT[lang].resetTitle, `<p>${TEXT[lang].reset}</p>`));
+    } catch (err) {
+      try {
+        res.status(400).type('html').send(resetForm(lang, token, failure(lang, err)));
+      } catch (e) {
+        next(e);
+      }
+    }
+  });
+  return router;
+}
