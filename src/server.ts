@@ -197,6 +197,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     schema,
     introspection: !config.production,
     csrfPrevention: true,
+    stopOnTerminationSignals: false, // the command line owns signals and stops everything in order
     allowBatchedHttpRequests: false,
     includeStacktraceInErrorResponses: !config.production,
     validationRules: armor.validationRules,
@@ -285,9 +286,11 @@ export async function startServer(config: Config, options: { logger?: Logger } =
         stopping = true;
         logger.info('shutting down');
         await apollo.stop(); // drains HTTP (finishes requests) and closes WebSocket connections
+        logger.debug('HTTP and WebSocket connections closed');
         await jobs.stop();
         await mailer.drain();
         mailer.close();
+        logger.debug('jobs and mail finished');
         await ds.destroy();
         await embedded?.stop();
         logger.info('stopped');
