@@ -39,7 +39,8 @@ describe('R1.8 language of messages (pure)', () => {
     ['fr-FR,fr;q=0.9', undefined],
     ['fr-FR,en;q=0.1', 'EN'],
     ['', undefined],
-    ['*', 'EN'],
+    ['*', undefined],
+    ['es;q=0.5,*;q=0.8', 'ES'],
   ])('Accept-Language %j gives %s', (header, lang) => {
     expect(negotiateLanguage(header)).toBe(lang);
   });

@@ -11,7 +11,13 @@ const TAGS: Record<string, Lang> = { en: 'EN', de: 'DE', es: 'ES' };
 /** The best of EN, DE, ES for an `Accept-Language` header, or undefined when none is acceptable. */
 export function negotiateLanguage(header: string | undefined): Lang | undefined {
   if (!header) return undefined;
-  const chosen = new Negotiator({ headers: { 'accept-language': header } }).language(Object.keys(TAGS));
+  // `*` states no preference (Node's fetch sends it by default): then the account's language wins.
+  const explicit = header
+    .split(',')
+    .filter((part) => part.split(';')[0].trim() !== '*')
+    .join(',');
+  if (!explicit.trim()) return undefined;
+  const chosen = new Negotiator({ headers: { 'accept-language': explicit } }).language(Object.keys(TAGS));
   return chosen ? TAGS[chosen.toLowerCase()] : undefined;
 }
 
