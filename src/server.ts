@@ -17,6 +17,7 @@ import { WebSocketServer } from 'ws';
 import type { Config } from './config';
 import { accountResolvers } from './modules/accounts/resolvers';
 import { systemResolvers } from './modules/system/resolvers';
+import { licenseResolvers } from './modules/licenses/resolvers';
 import { pageRoutes } from './modules/pages/routes';
 import { resolveAppSecret } from './platform/app-secret';
 import { Session } from './platform/auth/session';
@@ -45,6 +46,7 @@ export interface RunningServer {
   ds: DataSource;
   mailer: Mailer;
   logger: Logger;
+  jobs: Jobs;
   /**
    * Graceful: stop accepting, finish requests, close sockets, stop jobs and mail, close the
    * database. With `force`, open connections are cut instead of awaited (the shutdown deadline).
@@ -74,7 +76,7 @@ export function buildSchema(): GraphQLSchema {
     typeDefs: loadTypeDefs(),
     resolvers: [
       { DateTime: DateTimeResolver, EmailAddress: EmailAddressResolver },
-      wrapResolvers(mergeResolvers(accountResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
+      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
     ],
   });
 }
@@ -116,6 +118,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   const metrics = new Metrics(() => poolOf(ds));
   const jobs = new Jobs(ds, logger);
   jobs.every('prune-login-throttle', JOB_LOCKS.pruneLoginThrottle, 10 * 60_000, () => services.accounts.pruneLoginThrottle());
+  jobs.every('expiry-reminders', JOB_LOCKS.expiryReminders, 15 * 60_000, () => services.licenses.sendExpiryReminders());
   jobs.every('prune-rate-limits', JOB_LOCKS.pruneRateLimits, 10 * 60_000, () =>
     ds.query(`DELETE FROM ${RATE_LIMIT_TABLE} WHERE expire IS NOT NULL AND expire < $1`, [Date.now()]),
   );
@@ -273,6 +276,7 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     ds,
     mailer,
     logger,
+    jobs,
     stop(force = false) {
       if (force) {
         httpServer.closeAllConnections();

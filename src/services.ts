@@ -2,6 +2,7 @@ import DataLoader from 'dataloader';
 import type { DataSource } from 'typeorm';
 import type { Config } from './config';
 import { AccountService } from './modules/accounts/service';
+import { LicenseService } from './modules/licenses/service';
 import { SystemService } from './modules/system/service';
 import type { Clock } from './platform/clock';
 import type { Loaders } from './platform/context';
@@ -12,6 +13,7 @@ import type { RateLimits } from './platform/rate-limit';
 /** The services of every module, built once per server instance. */
 export interface Services {
   accounts: AccountService;
+  licenses: LicenseService;
   system: SystemService;
 }
 
@@ -25,8 +27,10 @@ export interface ServiceDeps {
 }
 
 export function createServices(deps: ServiceDeps): Services {
+  const common = { ds: deps.ds, clock: deps.clock, mailer: deps.mailer, logger: deps.logger, publicUrl: deps.config.publicUrl, rateLimits: deps.rateLimits };
   return {
-    accounts: new AccountService({ ds: deps.ds, clock: deps.clock, mailer: deps.mailer, logger: deps.logger, publicUrl: deps.config.publicUrl, rateLimits: deps.rateLimits }),
+    accounts: new AccountService(common),
+    licenses: new LicenseService(common),
     system: new SystemService(deps.clock),
   };
 }

@@ -8,6 +8,7 @@ import type { Logger } from './logger';
 export class Jobs {
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly running = new Set<Promise<void>>();
+  private readonly registered = new Map<string, { lockKey: number; round: () => Promise<unknown> }>();
   private stopped = false;
 
   constructor(
@@ -16,6 +17,7 @@ export class Jobs {
   ) {}
 
   every(name: string, lockKey: number, intervalMs: number, round: () => Promise<unknown>): void {
+    this.registered.set(name, { lockKey, round });
     const timer = setInterval(() => void this.runOnce(name, lockKey, round), intervalMs);
     timer.unref();
     this.timers.push(timer);
@@ -40,6 +42,13 @@ export class Jobs {
     return ran;
   }
 
+  /** Runs a registered job's round now (operators and tests; the timer keeps its own pace). */
+  async run(name: string): Promise<boolean> {
+    const job = this.registered.get(name);
+    if (!job) throw new Error(`no job named ${name}`);
+    return this.runOnce(name, job.lockKey, job.round);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
@@ -50,4 +59,5 @@ export class Jobs {
 export const JOB_LOCKS = {
   pruneLoginThrottle: 7_100_101,
   pruneRateLimits: 7_100_102,
+  expiryReminders: 7_100_103,
 } as const;

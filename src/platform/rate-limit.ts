@@ -12,6 +12,9 @@ export const LIMITS = {
   'password-reset:ip': { points: 30, seconds: 3600 },
   'password-reset:email': { points: 5, seconds: 3600 },
   'verification-resend:account': { points: 5, seconds: 3600 },
+  // Guessing a 60-bit key at 60 tries an hour is hopeless; real users redeem a handful.
+  'redeem:account': { points: 30, seconds: 3600 },
+  'redeem:ip': { points: 60, seconds: 3600 },
 } as const;
 
 export type LimitName = keyof typeof LIMITS;

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { tokenFrom } from './mail';
-import type { TestServer } from './server';
+import { SHOP_TOKEN, type TestServer } from './server';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -60,4 +60,55 @@ export async function me(t: TestServer, token: string): Promise<{ id: string; us
   const r = await t.gql(`{ me { ${ACCOUNT_FIELDS} } }`, {}, { token });
   if (r.errors) throw new Error(JSON.stringify(r.errors));
   return r.data!.me;
+}
+
+export const LICENSE_FIELDS =
+  'id licenseId key type seats platforms expiresAt status sharable offlineCapable orderReference redeemedAt owner { userId name email }';
+
+export interface IssueInput {
+  type?: string;
+  seats?: number;
+  platforms?: string[];
+  expiresAt?: string | null;
+  purchaserEmail?: string;
+  orderReference?: string;
+  language?: string;
+  redeemForUserId?: string;
+}
+
+/** Issues a license through the shop API (the shop's token) and returns it, failing the test on errors. */
+export async function issueLicense(t: TestServer, input: IssueInput = {}): Promise<{ id: string; licenseId: string; key: string; [k: string]: unknown }> {
+  const r = await t.gql(
+    `mutation($input: IssueLicenseInput!) { issueLicense(input: $input) { license { ${LICENSE_FIELDS} } errors { code reason field message } } }`,
+    {
+      input: {
+        type: 'COMMERCIAL',
+        seats: 1,
+        platforms: ['WINDOWS', 'MAC'],
+        expiresAt: null,
+        purchaserEmail: uniqueEmail('buyer'),
+        orderReference: `order-${randomBytes(6).toString('hex')}`,
+        ...input,
+      },
+    },
+    { token: SHOP_TOKEN },
+  );
+  const p = r.data?.issueLicense;
+  if (!p || p.errors.length) throw new Error(`issueLicense failed: ${JSON.stringify(r)}`);
+  return p.license;
+}
+
+/** Redeems a code as an account; returns the whole payload. */
+export async function redeem(t: TestServer, token: string, code: string, options: { ip?: string; lang?: string } = {}) {
+  const r = await t.gql(
+    `mutation($code: String!) { redeemCode(code: $code) { license { ${LICENSE_FIELDS} } alreadyRedeemedByYou errors { code reason field message } } }`,
+    { code },
+    { token, ...options },
+  );
+  if (!r.data) throw new Error(`redeemCode failed: ${JSON.stringify(r)}`);
+  return r.data.redeemCode as {
+    license: { id: string; key: string | null; licenseId: string; status: string; owner: { userId: string } | null } | null;
+    alreadyRedeemedByYou: boolean;
+    errors: Array<{ code: string; reason: string | null; field: string[] | null; message: string }>;
+  };
 }

@@ -8,6 +8,9 @@ import { createLogger } from '../../src/platform/logger';
 import { startServer, type RunningServer } from '../../src/server';
 import { MailCatcher } from './mail';
 
+/** The web shop's token in test servers. */
+export const SHOP_TOKEN = 'shop-token-for-tests-0123456789abcdef';
+
 export interface GqlOptions {
   token?: string;
   lang?: string;
@@ -85,6 +88,7 @@ export async function startTestServer(
     TEST_CLOCK: '1',
     TRUST_PROXY: '1',
     APP_SECRET: 'test-secret-test-secret-test-secret-0123',
+    SHOP_API_TOKEN: SHOP_TOKEN,
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     // Request rate limits are tested on their own (rate-limits.test.ts); elsewhere they stay out of the way.
     RATE_LIMIT_FACTOR: '1000',

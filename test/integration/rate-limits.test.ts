@@ -1,4 +1,5 @@
-import { newAccount, PASSWORD, uniqueEmail } from '../helpers/factories';
+import { generateLicenseKey } from '../../src/modules/licenses/codes';
+import { newAccount, PASSWORD, redeem, uniqueEmail } from '../helpers/factories';
 import { startTestServer, type TestServer } from '../helpers/server';
 
 const REGISTER = `mutation($input: RegisterInput!) { register(input: $input) { token errors { code } } }`;
@@ -40,6 +41,16 @@ describe('request rate limits (RATE_LIMIT_FACTOR)', () => {
       const second = await t.gql('mutation($e: String!) { requestPasswordReset(email: $e) { ok errors { code } } }', { e: email }, { ip: '198.51.100.31' });
       expect(second.errors?.[0].extensions?.code).toBe('RATE_LIMITED');
     }
+  });
+
+  it('limits key redemption attempts per account, so that keys cannot be found by trying', async () => {
+    const a = await newAccount(t);
+    const tries = [];
+    for (let i = 0; i < 3; i++) tries.push(await redeem(t, a.token, generateLicenseKey(), { ip: `198.51.100.${40 + i}` }));
+    // 30 per hour and account, times 0.1: the fourth attempt is refused before any lookup.
+    expect(tries.map((r) => r.errors[0].code)).toEqual(['INVALID_LICENSE_KEY', 'INVALID_LICENSE_KEY', 'INVALID_LICENSE_KEY']);
+    const over = await t.gql('mutation($c: String!) { redeemCode(code: $c) { alreadyRedeemedByYou } }', { c: generateLicenseKey() }, { token: a.token });
+    expect(over.errors?.[0].extensions?.code).toBe('RATE_LIMITED');
   });
 
   it('stores limiter keys without raw IP addresses or email addresses', async () => {

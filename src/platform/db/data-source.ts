@@ -2,9 +2,10 @@ import 'reflect-metadata';
 import { DataSource, type EntityManager } from 'typeorm';
 import { migrations } from '../../../migrations';
 import { accountEntities } from '../../modules/accounts/entities';
+import { licenseEntities } from '../../modules/licenses/entities';
 import type { Logger } from '../logger';
 
-export const entities = [...accountEntities];
+export const entities = [...accountEntities, ...licenseEntities];
 
 export function createDataSource(url: string, poolSize: number): DataSource {
   return new DataSource({

@@ -69,3 +69,70 @@ export function passwordResetMail(lang: Lang, name: string, url: string): Render
       ], { label: 'Choose a new password', url }, closing.EN);
   }
 }
+
+export interface LicenseMailFacts {
+  key: string;
+  licenseId: string;
+  type: string;
+  seats: number;
+  expiresAt: Date | null;
+  redeemed: boolean;
+  portalUrl: string;
+}
+
+function formatDay(lang: Lang, date: Date): string {
+  return new Intl.DateTimeFormat({ EN: 'en-GB', DE: 'de-DE', ES: 'es-ES' }[lang], { dateStyle: 'long', timeZone: 'UTC' }).format(date);
+}
+
+/** R2.4: the key, emailed to the purchaser. */
+export function licenseIssuedMail(lang: Lang, f: LicenseMailFacts): RenderedMail {
+  const until = f.expiresAt ? formatDay(lang, f.expiresAt) : undefined;
+  switch (lang) {
+    case 'DE':
+      return compose(`Ihr Lizenzschlüssel ${f.licenseId}`, 'Hallo,', [
+        `vielen Dank für Ihren Kauf. Ihr Lizenzschlüssel lautet: ${f.key}`,
+        `Lizenz ${f.licenseId}: ${f.type}, ${f.seats} ${f.seats === 1 ? 'Platz' : 'Plätze'}, ${until ? `gültig bis ${until}` : 'unbefristet'}.`,
+        f.redeemed
+          ? 'Die Lizenz ist bereits in Ihrem Konto aktiviert.'
+          : 'Melden Sie sich im Lizenzportal an und geben Sie den Schlüssel ein, um die Lizenz in Ihrem Konto zu aktivieren.',
+      ], { label: 'Zum Lizenzportal', url: f.portalUrl }, closing.DE);
+    case 'ES':
+      return compose(`Su clave de licencia ${f.licenseId}`, 'Hola:', [
+        `Gracias por su compra. Su clave de licencia es: ${f.key}`,
+        `Licencia ${f.licenseId}: ${f.type}, ${f.seats} ${f.seats === 1 ? 'puesto' : 'puestos'}, ${until ? `válida hasta el ${until}` : 'permanente'}.`,
+        f.redeemed
+          ? 'La licencia ya está activada en su cuenta.'
+          : 'Inicie sesión en el portal de licencias e introduzca la clave para activar la licencia en su cuenta.',
+      ], { label: 'Ir al portal de licencias', url: f.portalUrl }, closing.ES);
+    default:
+      return compose(`Your license key ${f.licenseId}`, 'Hello,', [
+        `Thank you for your purchase. Your license key is: ${f.key}`,
+        `License ${f.licenseId}: ${f.type}, ${f.seats} ${f.seats === 1 ? 'seat' : 'seats'}, ${until ? `valid until ${until}` : 'permanent'}.`,
+        f.redeemed
+          ? 'The license is already activated in your account.'
+          : 'Log in to the license portal and enter the key to activate the license in your account.',
+      ], { label: 'Go to the license portal', url: f.portalUrl }, closing.EN);
+  }
+}
+
+/** R2.10: the owner is told 30, 7 and 1 days before a license ends. */
+export function licenseExpiryMail(lang: Lang, name: string, f: { licenseId: string; expiresAt: Date; daysBefore: number; portalUrl: string }): RenderedMail {
+  const until = formatDay(lang, f.expiresAt);
+  switch (lang) {
+    case 'DE':
+      return compose(`Ihre Lizenz ${f.licenseId} endet ${f.daysBefore === 1 ? 'morgen' : `in ${f.daysBefore} Tagen`}`, `Hallo ${name},`, [
+        `Ihre Lizenz ${f.licenseId} endet am ${until}. Danach können Sie Ihre Arbeit weiterhin öffnen und ansehen, aber nicht mehr speichern oder exportieren.`,
+        'Verlängern Sie rechtzeitig, um ohne Unterbrechung weiterzuarbeiten.',
+      ], { label: 'Zum Lizenzportal', url: f.portalUrl }, closing.DE);
+    case 'ES':
+      return compose(`Su licencia ${f.licenseId} termina ${f.daysBefore === 1 ? 'mañana' : `en ${f.daysBefore} días`}`, `Hola, ${name}:`, [
+        `Su licencia ${f.licenseId} termina el ${until}. Después podrá seguir abriendo y viendo su trabajo, pero no guardarlo ni exportarlo.`,
+        'Renuévela a tiempo para seguir trabajando sin interrupciones.',
+      ], { label: 'Ir al portal de licencias', url: f.portalUrl }, closing.ES);
+    default:
+      return compose(`Your license ${f.licenseId} ends ${f.daysBefore === 1 ? 'tomorrow' : `in ${f.daysBefore} days`}`, `Hello ${name},`, [
+        `Your license ${f.licenseId} ends on ${until}. After that you can still open and view your work, but not save or export it.`,
+        'Renew in time to keep working without interruption.',
+      ], { label: 'Go to the license portal', url: f.portalUrl }, closing.EN);
+  }
+}

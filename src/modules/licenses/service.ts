@@ -1,0 +1,357 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import { In, IsNull } from 'typeorm';
+import type { Session } from '../../platform/auth/session';
+import { DAY, type Clock } from '../../platform/clock';
+import { newPublicId } from '../../platform/crypto';
+import { inTransaction, isUniqueViolation } from '../../platform/db/transaction';
+import { AccessError, DomainError } from '../../platform/errors';
+import type { Logger } from '../../platform/logger';
+import type { Mailer } from '../../platform/mail/mailer';
+import { licenseExpiryMail, licenseIssuedMail } from '../../platform/mail/templates';
+import type { RateLimits } from '../../platform/rate-limit';
+import { AccountEntity, type LanguageCode } from '../accounts/entities';
+import { normalizeEmail } from '../accounts/service';
+import { generateLicenseKey, parseCode } from './codes';
+import { LicenseEntity, type LicenseStatusName, type LicenseTypeName, type PlatformName } from './entities';
+import {
+  dueReminder,
+  expiresSoon,
+  familyConflict,
+  isOfflineCapable,
+  isSharable,
+  poolSchedule,
+  REMINDER_DAYS,
+  servingLicense,
+  statusOf,
+  type PoolPeriod,
+} from './rules';
+
+export interface LicenseServiceDeps {
+  ds: DataSource;
+  clock: Clock;
+  mailer: Mailer;
+  logger: Logger;
+  publicUrl: string;
+  rateLimits: RateLimits;
+}
+
+export interface IssueLicenseInput {
+  type: LicenseTypeName;
+  seats: number;
+  platforms: PlatformName[];
+  expiresAt?: Date | null;
+  purchaserEmail: string;
+  orderReference: string;
+  language?: LanguageCode | null;
+  redeemForUserId?: string | null;
+}
+
+export interface EntitlementView {
+  canUse: boolean;
+  canSave: boolean;
+  license: LicenseEntity | null;
+  owner: AccountEntity | null;
+  expiresAt: Date | null;
+  expiresSoon: boolean;
+  trialDaysRemaining: number | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+const MAX_SEATS = 1_000_000;
+
+export class LicenseService {
+  constructor(private readonly deps: LicenseServiceDeps) {}
+
+  private get now(): Date {
+    return this.deps.clock.now();
+  }
+
+  status(license: LicenseEntity): LicenseStatusName {
+    return statusOf(license, this.now);
+  }
+
+  sharable(license: LicenseEntity): boolean {
+    return isSharable(license.type);
+  }
+
+  offlineCapable(license: LicenseEntity): boolean {
+    return isOfflineCapable(license);
+  }
+
+  /**
+   * The key is the owner's and support's to see (R2.1), and the shop's in the answer to
+   * `issueLicense` (it shows the key to a buyer it cannot match to an account); everyone else gets null.
+   */
+  canSeeKey(session: Session, license: LicenseEntity): boolean {
+    return (
+      (session.account !== undefined && license.ownerAccountId === session.account.id) || session.hasRole('SUPPORT') || session.isShop
+    );
+  }
+
+  // ---------------------------------------------------------------- the shop
+
+  /** R2.4: the shop's token only; once per order reference; the key is emailed after commit. */
+  async issueLicense(session: Session, input: IssueLicenseInput): Promise<LicenseEntity> {
+    if (!session.isShop) throw new AccessError(session.account ? 'FORBIDDEN' : 'UNAUTHENTICATED');
+    const clean = this.validateIssue(input);
+    const existing = await this.deps.ds.getRepository(LicenseEntity).findOneBy({ orderReference: clean.orderReference });
+    if (existing) return this.sameOrder(existing, clean);
+    try {
+      return await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
+        const now = this.now;
+        let owner: AccountEntity | null = null;
+        if (clean.redeemForUserId) {
+          owner = await this.lockAccount(tx, { userId: clean.redeemForUserId });
+          if (!owner) throw new DomainError('BAD_USER_INPUT', { reason: 'UNKNOWN_ACCOUNT', field: ['input', 'redeemForUserId'] });
+        }
+        const license = tx.create(LicenseEntity, {
+          id: randomUUID(),
+          licenseId: await this.freeLicenseId(tx),
+          key: generateLicenseKey(),
+          type: clean.type,
+          seats: clean.seats,
+          platforms: clean.platforms,
+          expiresAt: clean.expiresAt,
+          orderReference: clean.orderReference,
+          purchaserEmail: clean.purchaserEmail,
+          language: clean.language ?? owner?.language ?? 'EN',
+          ownerAccountId: null,
+          redeemedAt: null,
+          revokedAt: null,
+          createdAt: now,
+        });
+        await tx.insert(LicenseEntity, license);
+        if (owner) await this.bind(tx, license, owner);
+        afterCommit(() => {
+          const mail = licenseIssuedMail(license.language, {
+            key: license.key,
+            licenseId: license.licenseId,
+            type: license.type,
+            seats: license.seats,
+            expiresAt: license.expiresAt,
+            redeemed: owner !== null,
+            portalUrl: this.deps.publicUrl,
+          });
+          this.deps.mailer.send({ to: license.purchaserEmail!, ...mail, kind: 'license-issued' });
+        });
+        return license;
+      });
+    } catch (err) {
+      // The same order issued twice at the same moment: the unique index picks one; both answer it.
+      if (isUniqueViolation(err, 'licenses_order_reference_key')) {
+        const winner = await this.deps.ds.getRepository(LicenseEntity).findOneByOrFail({ orderReference: clean.orderReference });
+        return this.sameOrder(winner, clean);
+      }
+      throw err;
+    }
+  }
+
+  private validateIssue(input: IssueLicenseInput): Required<IssueLicenseInput> & { expiresAt: Date | null } {
+    const field = (name: string) => ['input', name];
+    if (input.type === 'TRIAL') throw new DomainError('BAD_USER_INPUT', { reason: 'TRIAL_NOT_ISSUABLE', field: field('type') });
+    if (!Number.isInteger(input.seats) || input.seats < 1 || input.seats > MAX_SEATS) {
+      throw new DomainError('BAD_USER_INPUT', { reason: 'SEATS', field: field('seats') });
+    }
+    const platforms = [...new Set(input.platforms)].sort() as PlatformName[];
+    if (platforms.length === 0) throw new DomainError('BAD_USER_INPUT', { reason: 'PLATFORMS', field: field('platforms') });
+    const expiresAt = input.expiresAt ?? null;
+    if (expiresAt && expiresAt.getTime() <= this.now.getTime()) {
+      throw new DomainError('BAD_USER_INPUT', { reason: 'EXPIRY_IN_PAST', field: field('expiresAt') });
+    }
+    const purchaserEmail = input.purchaserEmail.trim();
+    if (!EMAIL_SHAPE.test(purchaserEmail) || purchaserEmail.length > 254) {
+      throw new DomainError('BAD_USER_INPUT', { reason: 'EMAIL', field: field('purchaserEmail') });
+    }
+    const orderReference = input.orderReference.trim();
+    if (orderReference.length < 1 || orderReference.length > 200) {
+      throw new DomainError('BAD_USER_INPUT', { reason: 'ORDER_REFERENCE', field: field('orderReference') });
+    }
+    const redeemForUserId = input.redeemForUserId ? input.redeemForUserId.trim().toUpperCase() : null;
+    return { type: input.type, seats: input.seats, platforms, expiresAt, purchaserEmail, orderReference, language: input.language ?? null, redeemForUserId };
+  }
+
+  /** A repeated order must be the same order; a different one under a used reference is a shop bug. */
+  private async sameOrder(existing: LicenseEntity, input: ReturnType<LicenseService['validateIssue']>): Promise<LicenseEntity> {
+    const same =
+      existing.type === input.type &&
+      existing.seats === input.seats &&
+      [...existing.platforms].sort().join() === input.platforms.join() &&
+      (existing.expiresAt?.getTime() ?? null) === (input.expiresAt?.getTime() ?? null) &&
+      normalizeEmail(existing.purchaserEmail ?? '') === normalizeEmail(input.purchaserEmail);
+    if (!same) throw new DomainError('BAD_USER_INPUT', { reason: 'ORDER_REFERENCE_REUSED', field: ['input', 'orderReference'] });
+    return existing;
+  }
+
+  private async freeLicenseId(tx: EntityManager): Promise<string> {
+    for (;;) {
+      const candidate = newPublicId('L');
+      if (!(await tx.getRepository(LicenseEntity).existsBy({ licenseId: candidate }))) return candidate;
+    }
+  }
+
+  // ---------------------------------------------------------------- redemption
+
+  /**
+   * R2.3–R2.8: redeems a typed or pasted key into the caller's account. Rate limited per account
+   * and per IP so that keys cannot be found by trying. The account row is locked first: it is the
+   * pool, and the family rule must hold against concurrent redemptions into the same pool.
+   */
+  async redeemCode(session: Session, code: string, ipHash: string): Promise<{ license: LicenseEntity; alreadyRedeemedByYou: boolean }> {
+    const caller = session.requireVerified();
+    await this.deps.rateLimits.consume('redeem:account', caller.id);
+    await this.deps.rateLimits.consume('redeem:ip', ipHash);
+    const parsed = parseCode(code);
+    const field = ['code'];
+    switch (parsed.kind) {
+      case 'legacy':
+        throw new DomainError('LEGACY_LICENSE_KEY', { field });
+      case 'typo':
+        throw new DomainError('INVALID_LICENSE_KEY', { reason: 'TYPO', field });
+      case 'unknown':
+        throw new DomainError('INVALID_LICENSE_KEY', { reason: 'UNKNOWN', field });
+      case 'invite':
+        // Organizations and their invite codes arrive with the organizations module.
+        throw new DomainError('INVALID_INVITE_CODE', { field });
+      case 'license':
+        break;
+    }
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      const account = await this.lockAccount(tx, { id: caller.id });
+      if (!account) throw new AccessError('UNAUTHENTICATED');
+      const license = await tx
+        .getRepository(LicenseEntity)
+        .createQueryBuilder('l')
+        .setLock('pessimistic_write')
+        .where('l.license_key = :key', { key: parsed.key })
+        .getOne();
+      if (!license) throw new DomainError('INVALID_LICENSE_KEY', { reason: 'UNKNOWN', field });
+      if (license.ownerAccountId === account.id) return { license, alreadyRedeemedByYou: true };
+      if (license.ownerAccountId) throw new DomainError('LICENSE_ALREADY_REDEEMED', { field });
+      if (license.revokedAt) throw new DomainError('INVALID_LICENSE_KEY', { reason: 'REVOKED', field });
+      await this.bind(tx, license, account);
+      return { license, alreadyRedeemedByYou: false };
+    });
+  }
+
+  private async lockAccount(tx: EntityManager, where: { id: string } | { userId: string }): Promise<AccountEntity | null> {
+    return tx
+      .getRepository(AccountEntity)
+      .createQueryBuilder('a')
+      .setLock('pessimistic_write')
+      .where('id' in where ? 'a.id = :v' : 'a.user_id = :v', { v: 'id' in where ? where.id : where.userId })
+      .andWhere('a.deleted_at IS NULL')
+      .getOne();
+  }
+
+  /** Binds a license to an account for good (R2.5), after the family check (R2.8). Caller holds the account lock. */
+  private async bind(tx: EntityManager, license: LicenseEntity, account: AccountEntity): Promise<void> {
+    const pool = await tx.getRepository(LicenseEntity).findBy({ ownerAccountId: account.id });
+    if (familyConflict(pool, license, this.now)) throw new DomainError('LICENSE_TYPE_MISMATCH', { field: ['code'] });
+    license.ownerAccountId = account.id;
+    license.redeemedAt = this.now;
+    await tx.update(LicenseEntity, { id: license.id, ownerAccountId: IsNull() }, { ownerAccountId: account.id, redeemedAt: license.redeemedAt });
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /** A license the caller may see (owner, support); null otherwise, never a different answer (NOT_FOUND semantics). */
+  async license(session: Session, id: string): Promise<LicenseEntity | null> {
+    const caller = session.requireVerified();
+    if (!UUID.test(id)) return null;
+    const license = await this.deps.ds.getRepository(LicenseEntity).findOneBy({ id });
+    if (!license) return null;
+    if (license.ownerAccountId === caller.id || session.hasRole('SUPPORT')) return license;
+    return null;
+  }
+
+  /** Licenses held by `accountId`, for the account itself and support; newest first. */
+  async licensesOf(session: Session, accountId: string): Promise<LicenseEntity[]> {
+    if (session.account?.id !== accountId && !session.hasRole('SUPPORT')) return [];
+    return this.deps.ds.getRepository(LicenseEntity).find({ where: { ownerAccountId: accountId }, order: { redeemedAt: 'DESC', id: 'ASC' } });
+  }
+
+  async byOwners(ownerIds: readonly string[]): Promise<LicenseEntity[][]> {
+    const rows = await this.deps.ds.getRepository(LicenseEntity).find({ where: { ownerAccountId: In([...ownerIds]) }, order: { redeemedAt: 'DESC', id: 'ASC' } });
+    return ownerIds.map((id) => rows.filter((r) => r.ownerAccountId === id));
+  }
+
+  /** R2.7: the pool's total now and how it changes as licenses expire. */
+  seatPool(licenses: LicenseEntity[]): { total: number; schedule: PoolPeriod[] } {
+    const schedule = poolSchedule(licenses, this.now);
+    return { total: schedule[0].seats, schedule };
+  }
+
+  /**
+   * R2.9, R2.10, R7.1 for the account's own licenses: what the app may do. Without a usable
+   * license the app may still open and view work: `canSave: false`. (Seats, organizations and
+   * trials refine this when their modules land.)
+   */
+  async entitlement(session: Session, deviceId: string): Promise<EntitlementView> {
+    const account = session.requireVerified();
+    if (deviceId.trim().length < 1 || deviceId.length > 256) throw new DomainError('BAD_USER_INPUT', { reason: 'DEVICE_ID', field: ['deviceId'] });
+    const now = this.now;
+    const own = await this.deps.ds.getRepository(LicenseEntity).findBy({ ownerAccountId: account.id });
+    const serving = servingLicense(own, now) ?? null;
+    return {
+      canUse: serving !== null,
+      canSave: serving !== null,
+      license: serving,
+      owner: serving ? account : null,
+      expiresAt: serving?.expiresAt ?? null,
+      expiresSoon: expiresSoon(serving?.expiresAt, now),
+      trialDaysRemaining: null,
+    };
+  }
+
+  // ---------------------------------------------------------------- reminders (R2.10)
+
+  /**
+   * Emails owners 30, 7 and 1 days before a license ends, once each, in their language. Each
+   * reminder is recorded (primary key license + days) in the same transaction that decides to send
+   * it, and the mail goes out after commit; the jobs runner holds an advisory lock per round.
+   */
+  async sendExpiryReminders(): Promise<number> {
+    const now = this.now;
+    const rows = (await this.deps.ds.query(
+      `SELECT l.id, l.license_id, l.expires_at, l.owner_account_id,
+              COALESCE(array_agg(r.days_before) FILTER (WHERE r.days_before IS NOT NULL), '{}') AS sent
+         FROM licenses l
+         LEFT JOIN license_reminders r ON r.license_id = l.id
+        WHERE l.owner_account_id IS NOT NULL AND l.revoked_at IS NULL
+          AND l.expires_at > $1 AND l.expires_at <= $2
+        GROUP BY l.id`,
+      [now, new Date(now.getTime() + Math.max(...REMINDER_DAYS) * DAY)],
+    )) as Array<{ id: string; license_id: string; expires_at: Date; owner_account_id: string; sent: number[] }>;
+    let sent = 0;
+    for (const row of rows) {
+      const days = dueReminder(row.expires_at, now, row.sent);
+      if (days === undefined) continue;
+      const did = await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
+        const inserted = (await tx.query(
+          `INSERT INTO license_reminders (license_id, days_before, sent_at)
+           SELECT $1, d, $3 FROM unnest($2::int[]) AS d
+           ON CONFLICT DO NOTHING RETURNING days_before`,
+          // Thresholds passed over (issued with 5 days left) are recorded as done with the nearest.
+          [row.id, REMINDER_DAYS.filter((d) => d >= days), now],
+        )) as Array<{ days_before: number }>;
+        if (!inserted.some((r) => r.days_before === days)) return false;
+        const owner = await tx.findOneBy(AccountEntity, { id: row.owner_account_id });
+        if (!owner?.email) return false;
+        afterCommit(() => {
+          const mail = licenseExpiryMail(owner.language, owner.name ?? '', {
+            licenseId: row.license_id,
+            expiresAt: row.expires_at,
+            daysBefore: days,
+            portalUrl: this.deps.publicUrl,
+          });
+          this.deps.mailer.send({ to: owner.email!, ...mail, kind: `license-expiry-${days}d` });
+        });
+        return true;
+      });
+      if (did) sent++;
+    }
+    return sent;
+  }
+}
