@@ -7,6 +7,8 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   publicUrl: string;
+  /** Whether PUBLIC_URL was set; otherwise it follows the port (also one picked for PORT=0). */
+  publicUrlExplicit: boolean;
   smtpUrl: string | undefined;
   mailFrom: string;
   shopApiToken: string | undefined;
@@ -91,6 +93,7 @@ export function loadConfig(env: Env = process.env): Config {
     databaseUrl,
     dataDir: path.resolve(optional(env, 'DATA_DIR') ?? './.data'),
     publicUrl,
+    publicUrlExplicit: optional(env, 'PUBLIC_URL') !== undefined,
     smtpUrl: optional(env, 'SMTP_URL'),
     mailFrom: optional(env, 'MAIL_FROM') ?? 'no-reply@localhost',
     shopApiToken: optional(env, 'SHOP_API_TOKEN'),

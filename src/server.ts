@@ -11,7 +11,7 @@ import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
 import { useServer } from 'graphql-ws/use/ws';
-import type { GraphQLSchema } from 'graphql';
+import { NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type GraphQLSchema } from 'graphql';
 import type { DataSource } from 'typeorm';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config';
@@ -25,7 +25,7 @@ import { Clock } from './platform/clock';
 import type { Context } from './platform/context';
 import { keyedHash, safeEqual } from './platform/crypto';
 import { createDataSource, migrate, pendingMigrations, poolOf } from './platform/db/data-source';
-import { ensureEmbeddedPostgres, type EmbeddedPostgres } from './platform/db/embedded';
+import { ensureEmbeddedPostgres, freePort, type EmbeddedPostgres } from './platform/db/embedded';
 import { rootFields, Metrics } from './platform/metrics';
 import { wrapResolvers } from './platform/graphql/wrap';
 import { negotiateLanguage } from './platform/i18n';
@@ -36,6 +36,8 @@ import { RATE_LIMIT_TABLE, RateLimits } from './platform/rate-limit';
 import { projectRoot } from './platform/paths';
 import { createLoaders, createServices, type Services } from './services';
 import type { Resolvers } from './generated/graphql';
+
+const MAX_TOKENS = 2000;
 
 export interface RunningServer {
   url: string;
@@ -99,8 +101,14 @@ export async function openDatabase(config: Config, logger: Logger): Promise<{ ds
   return { ds, embedded };
 }
 
-export async function startServer(config: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
-  const logger = options.logger ?? createLogger(config.logLevel);
+export async function startServer(requested: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(requested.logLevel);
+  // PORT=0: pick the port now, so that links in emails (PUBLIC_URL's default) carry the real one.
+  let config = requested;
+  if (config.port === 0) {
+    const port = await freePort(config.host);
+    config = { ...config, port, publicUrl: config.publicUrlExplicit ? config.publicUrl : `http://localhost:${port}` };
+  }
   const { ds, embedded } = await openDatabase(config, logger);
   try {
     await migrate(ds, logger);
@@ -154,10 +162,24 @@ export async function startServer(config: Config, options: { logger?: Logger } =
   const httpServer = http.createServer(app);
   const schema = buildSchema();
 
+  const armor = new ApolloArmor({
+    maxAliases: { n: 15 },
+    maxDepth: { n: 12 },
+    costLimit: { maxCost: 5000 },
+    maxTokens: { n: MAX_TOKENS },
+    maxDirectives: { n: 20 },
+    blockFieldSuggestion: { enabled: config.production },
+  }).protect();
+
+  // The WebSocket endpoint gets the same guards as HTTP: token, alias, depth and cost limits, and
+  // no introspection in production.
+  const wsRules = [...specifiedRules, ...armor.validationRules, ...(config.production ? [NoSchemaIntrospectionCustomRule] : [])];
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: config.bodyLimitBytes });
   const wsCleanup = useServer(
     {
       schema,
+      parse: (source) => parse(source, { maxTokens: MAX_TOKENS }),
+      validate: (wsSchema, document) => validate(wsSchema, document, wsRules),
       context: async (ctx) => {
         const params = ctx.connectionParams as { authorization?: string } | undefined;
         const req = ctx.extra.request;
@@ -166,15 +188,6 @@ export async function startServer(config: Config, options: { logger?: Logger } =
     },
     wsServer,
   );
-
-  const armor = new ApolloArmor({
-    maxAliases: { n: 15 },
-    maxDepth: { n: 12 },
-    costLimit: { maxCost: 5000 },
-    maxTokens: { n: 2000 },
-    maxDirectives: { n: 20 },
-    blockFieldSuggestion: { enabled: config.production },
-  }).protect();
 
   const logPlugin: ApolloServerPlugin<Context> = {
     async requestDidStart() {

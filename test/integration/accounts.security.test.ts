@@ -1,14 +1,10 @@
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { loadConfig } from '../../src/config';
+import { createClient, type Client } from 'graphql-ws';
+import WebSocket from 'ws';
 import { formatDateTime } from '../../src/platform/i18n';
-import { createLogger } from '../../src/platform/logger';
-import { startServer, type RunningServer } from '../../src/server';
 import { login, me, newAccount, uniqueEmail } from '../helpers/factories';
-import { MailCatcher, tokenFrom, type CaughtMail } from '../helpers/mail';
-import { createTestDatabase, dropTestDatabase, startTestServer, type TestServer } from '../helpers/server';
+import { tokenFrom, type CaughtMail } from '../helpers/mail';
+import { startTestServer, type TestServer } from '../helpers/server';
 
 /**
  * R1.6 (brute force), R1.7 (password reset) and the request guards, through the real API on a real
@@ -122,6 +118,16 @@ describe('R1.6 brute force', () => {
 
     // The count really restarted at the success: ten consecutive failures after it do block.
     for (let i = 0; i < 10; i++) expect(codes(await login(t, a.email, WRONG, { ip }))).toEqual(['INVALID_CREDENTIALS']);
+    expect(codes(await login(t, a.email, a.password, { ip }))).toEqual(['LOGIN_BLOCKED']);
+  });
+
+  it('R1.6 failures count against the account whatever the letter case and spacing of the email', async () => {
+    const a = await newAccount(t);
+    const ip = nextIp();
+    const variants = [a.email, a.email.toUpperCase(), `  ${a.email}  `, a.email.replace(/^./, (c) => c.toUpperCase())];
+    for (let i = 0; i < 10; i++) {
+      expect(codes(await login(t, variants[i % variants.length], WRONG, { ip }))).toEqual(['INVALID_CREDENTIALS']);
+    }
     expect(codes(await login(t, a.email, a.password, { ip }))).toEqual(['LOGIN_BLOCKED']);
   });
 
@@ -416,6 +422,71 @@ describe('request guards and operational endpoints', () => {
     expect(r.data!.__schema).toEqual({ queryType: { name: 'Query' }, mutationType: { name: 'Mutation' } });
   });
 
+  it('guard: over the WebSocket endpoint, a document with 16 aliases and a query beyond the depth limit are refused too', async () => {
+    const client: Client = createClient({ url: t.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+    const run = (query: string) =>
+      new Promise<{ data?: any; errors?: Array<{ message: string }> }>((resolve) => {
+        let last: { data?: any; errors?: Array<{ message: string }> } = {};
+        client.subscribe(
+          { query },
+          {
+            next: (value) => void (last = value as typeof last),
+            error: (err) => resolve({ errors: Array.isArray(err) ? err : [{ message: String((err as Error)?.message ?? err) }] }),
+            complete: () => resolve(last),
+          },
+        );
+      });
+    try {
+      const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: me { id }`).join(' ')} }`;
+      // The transport works: an ordinary document is served.
+      const ok = await run(aliases(15));
+      expect(ok.errors).toBeUndefined();
+      expect(Object.keys(ok.data ?? {})).toHaveLength(15);
+
+      let inner = 'name';
+      for (let i = 0; i < 12; i++) inner = `ofType { ${inner} }`;
+      const tooMany = await run(aliases(16));
+      const deep = await run(`{ __type(name: "Account") { fields { type { ${inner} } } } }`);
+      const refused = (r: { data?: unknown; errors?: Array<{ message: string }> }, pattern: RegExp) =>
+        (r.data ?? null) === null && pattern.test(r.errors?.[0]?.message ?? '');
+      expect({ sixteenAliasesRefused: refused(tooMany, /alias/i), tooDeepRefused: refused(deep, /depth/i) }).toEqual({
+        sixteenAliasesRefused: true,
+        tooDeepRefused: true,
+      });
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it('guard: introspection is refused when NODE_ENV=production, over HTTP and over the WebSocket endpoint', async () => {
+    const prod = await startTestServer({ NODE_ENV: 'production', TEST_CLOCK: '0' });
+    const client: Client = createClient({ url: prod.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
+    try {
+      const query = '{ __schema { queryType { name } } }';
+      const http = await prod.gql(query);
+      expect(http.data?.__schema ?? null).toBeNull();
+      expect(http.errors?.length).toBeGreaterThan(0);
+      expect((await prod.gql('{ me { id } }')).data).toEqual({ me: null });
+
+      const ws = await new Promise<{ data?: any; errors?: unknown[] }>((resolve) => {
+        let last: { data?: any; errors?: unknown[] } = {};
+        client.subscribe(
+          { query },
+          {
+            next: (value) => void (last = value as typeof last),
+            error: (err) => resolve({ errors: Array.isArray(err) ? err : [err] }),
+            complete: () => resolve(last),
+          },
+        );
+      });
+      expect(ws.data?.__schema ?? null).toBeNull();
+      expect(ws.errors?.length).toBeGreaterThan(0);
+    } finally {
+      await client.dispose();
+      await prod.stop();
+    }
+  });
+
   it('ops: /healthz and /readyz answer 200, /metrics counts operations by root field and shows the pool', async () => {
     expect((await fetch(`${t.base}/healthz`)).status).toBe(200);
     const ready = await fetch(`${t.base}/readyz`);
@@ -434,34 +505,14 @@ describe('request guards and operational endpoints', () => {
 
 // ------------------------------------------------------------------------------------------------
 describe('logs carry no secrets', () => {
-  // startTestServer makes its own logger; startServer takes one, so this server logs into memory.
-  let server: RunningServer;
-  let mail: MailCatcher;
-  let databaseUrl: string;
-  let dataDir: string;
+  // A server of its own whose log lines (every level) are kept in memory.
   const lines: string[] = [];
-
+  let logged: TestServer;
   beforeAll(async () => {
-    mail = await new MailCatcher().start();
-    databaseUrl = await createTestDatabase();
-    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-test-logs-'));
-    const config = loadConfig({
-      PORT: '0',
-      DATABASE_URL: databaseUrl,
-      DATA_DIR: dataDir,
-      SMTP_URL: mail.url,
-      TEST_CLOCK: '1',
-      TRUST_PROXY: '1',
-      APP_SECRET: 'log-test-secret-log-test-secret-0123456',
-      LOG_LEVEL: 'trace',
-    });
-    server = await startServer(config, { logger: createLogger('trace', { write: (s: string) => void lines.push(s) }) });
+    logged = await startTestServer({ LOG_LEVEL: 'trace' }, { logLines: lines });
   });
   afterAll(async () => {
-    await server?.stop();
-    await mail?.stop();
-    if (databaseUrl) await dropTestDatabase(databaseUrl);
-    if (dataDir) fs.rmSync(dataDir, { recursive: true, force: true });
+    await logged?.stop();
   });
 
   it('R1.4 R1.6 logs hold no passwords, tokens, emailed link tokens or raw IP addresses', async () => {
@@ -470,22 +521,18 @@ describe('logs carry no secrets', () => {
     const wrong = 'log wrong passphrase 5523';
     const newPassword = 'log new passphrase 3386';
     const email = uniqueEmail('logs');
-    const gql = async (query: string, variables: Record<string, unknown> = {}, token?: string) => {
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'x-forwarded-for': ip };
-      if (token) headers.authorization = `Bearer ${token}`;
-      const res = await fetch(server.url, { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
-      return (await res.json()) as { data?: any; errors?: unknown[] };
-    };
+    const gql = (query: string, variables: Record<string, unknown> = {}, token?: string) => logged.gql(query, variables, { ip, token });
+    const mail = logged.mail;
 
     const reg = await gql('mutation($input: RegisterInput!) { register(input: $input) { token errors { code } } }', {
       input: { email, password, name: 'Log Test', language: 'EN' },
     });
-    const registerToken: string = reg.data.register.token;
+    const registerToken: string = reg.data!.register.token;
     const verifyToken = tokenFrom(await mail.waitFor(email, (m) => m.text.includes('/verify-email?token=')), '/verify-email');
     await gql('mutation($t: String!) { verifyEmail(token: $t) { errors { code } } }', { t: verifyToken });
     await gql(LOGIN, { input: { email, password: wrong } });
     const loggedIn = await gql(LOGIN, { input: { email, password, client: 'DESKTOP' } });
-    const loginToken: string = loggedIn.data.login.token;
+    const loginToken: string = loggedIn.data!.login.token;
     await gql('{ me { id } }', {}, loginToken);
     await gql('{ me { id } }', {}, 'not-a-real-token-but-secret-looking-3141');
     // A request that fails validation, with the password among its variables.
@@ -493,8 +540,9 @@ describe('logs carry no secrets', () => {
     await gql('mutation($email: String!) { requestPasswordReset(email: $email) { ok } }', { email });
     const resetToken = tokenFrom(await mail.waitFor(email, (m) => m.text.includes('/reset-password?token=')), '/reset-password');
     const reset = await gql('mutation($input: ResetPasswordInput!) { resetPassword(input: $input) { ok } }', { input: { token: resetToken, newPassword } });
-    expect(reset.data.resetPassword.ok).toBe(true);
+    expect(reset.data!.resetPassword.ok).toBe(true);
 
+    await logged.server.mailer.drain();
     const log = lines.join('');
     // The capture works: requests were logged.
     expect(log).toContain('"msg":"graphql"');

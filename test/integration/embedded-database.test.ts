@@ -70,8 +70,14 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...env, DATA_DIR: dataDir, LOG_LEVEL: 'info', ...extra };
 }
 
-function runCli(args: string[], extraEnv: Record<string, string> = {}): Cli {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: ROOT, env: childEnv(extraEnv), stdio: ['ignore', 'pipe', 'pipe'] });
+/** With `ownGroup`, the command leads a process group of its own, as a shell's foreground job does. */
+function runCli(args: string[], extraEnv: Record<string, string> = {}, ownGroup = false): Cli {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    env: childEnv(extraEnv),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: ownGroup,
+  });
   children.push(child);
   const out: string[] = [];
   const err: string[] = [];
@@ -194,9 +200,13 @@ async function waitFor<T>(probe: () => T | undefined, ms: number, what: string):
   }
 }
 
-/** Stops the server with `signal` and checks that it exits 0 and leaves no PostgreSQL running for DATA_DIR. */
-async function stopAndCheck(cli: Cli, signal: NodeJS.Signals, pg: { pid: number }): Promise<void> {
-  expect(cli.child.kill(signal)).toBe(true);
+/**
+ * Stops the server with `signal` (with `toGroup`, sent to its whole process group, as Ctrl-C in a
+ * terminal does) and checks that it exits 0 and leaves no PostgreSQL running for DATA_DIR.
+ */
+async function stopAndCheck(cli: Cli, signal: NodeJS.Signals, pg: { pid: number }, toGroup = false): Promise<void> {
+  if (toGroup) process.kill(-cli.child.pid!, signal);
+  else expect(cli.child.kill(signal)).toBe(true);
   const exit = await withTimeout(cli.exited, 60_000, () => `the server did not exit after ${signal}.\nstdout:\n${cli.stdout()}\nstderr:\n${cli.stderr()}`);
   expect({ exit, stderr: cli.stderr() }).toEqual({ exit: { code: 0, signal: null }, stderr: cli.stderr() });
   expect(fs.existsSync(path.join(pgdata, 'postmaster.pid'))).toBe(false);
@@ -291,9 +301,9 @@ describe('embedded database (the server as users run it)', () => {
     await stopAndCheck(cli, 'SIGTERM', pg!);
   });
 
-  it('a second start of the same DATA_DIR reuses the data, and SIGINT stops server and database (exit 0)', async () => {
+  it('a second start of the same DATA_DIR reuses the data, and SIGINT (Ctrl-C) stops server and database (exit 0)', async () => {
     expect(registered).toBeDefined();
-    const cli = runCli(['serve'], { PORT: String(await freePort()) });
+    const cli = runCli(['serve'], { PORT: String(await freePort()) }, true);
     const base = (await waitForUrl(cli)).replace(/\/graphql$/, '');
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
 
@@ -304,7 +314,7 @@ describe('embedded database (the server as users run it)', () => {
     const pg = postmaster();
     expect(pg).toBeDefined();
     expect(state()).toMatchObject({ port: pg!.port, ownerPid: cli.child.pid });
-    await stopAndCheck(cli, 'SIGINT', pg!);
+    await stopAndCheck(cli, 'SIGINT', pg!, true);
   });
 
   it('migrate while the server runs succeeds and leaves the server and its database running', async () => {
@@ -331,5 +341,23 @@ describe('embedded database (the server as users run it)', () => {
     expect(reg.body.data.register.errors).toEqual([]);
 
     await stopAndCheck(cli, 'SIGTERM', pg!);
+  });
+
+  it('after a crash (SIGKILL) the database left running is adopted by the next start, which stops it on SIGTERM', async () => {
+    const crashed = runCli(['serve'], { PORT: String(await freePort()) });
+    await waitForUrl(crashed);
+    const orphan = postmaster();
+    expect(orphan).toBeDefined();
+    crashed.child.kill('SIGKILL');
+    expect(await withTimeout(crashed.exited, 30_000, () => 'SIGKILL did not end the server')).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(isRunning(orphan!.pid)).toBe(true); // nobody stopped it
+
+    const cli = runCli(['serve'], { PORT: String(await freePort()) });
+    const base = (await waitForUrl(cli)).replace(/\/graphql$/, '');
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    if (registered) expect((await login(base, registered.email, PASSWORD)).errors).toEqual([]);
+    expect(postmaster()).toEqual(orphan);
+    expect(state()).toMatchObject({ port: orphan!.port, ownerPid: cli.child.pid });
+    await stopAndCheck(cli, 'SIGTERM', orphan!);
   });
 });
