@@ -18,6 +18,7 @@ import type { Config } from './config';
 import { accountResolvers } from './modules/accounts/resolvers';
 import { systemResolvers } from './modules/system/resolvers';
 import { licenseResolvers } from './modules/licenses/resolvers';
+import { organizationResolvers } from './modules/organizations/resolvers';
 import { pageRoutes } from './modules/pages/routes';
 import { resolveAppSecret } from './platform/app-secret';
 import { Session } from './platform/auth/session';
@@ -78,7 +79,7 @@ export function buildSchema(): GraphQLSchema {
     typeDefs: loadTypeDefs(),
     resolvers: [
       { DateTime: DateTimeResolver, EmailAddress: EmailAddressResolver },
-      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
+      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
     ],
   });
 }

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import type { Config } from './config';
 import { AccountService } from './modules/accounts/service';
 import { LicenseService } from './modules/licenses/service';
+import { OrganizationService } from './modules/organizations/service';
 import { SystemService } from './modules/system/service';
 import type { Clock } from './platform/clock';
 import type { Loaders } from './platform/context';
@@ -14,6 +15,7 @@ import type { RateLimits } from './platform/rate-limit';
 export interface Services {
   accounts: AccountService;
   licenses: LicenseService;
+  organizations: OrganizationService;
   system: SystemService;
 }
 
@@ -28,9 +30,13 @@ export interface ServiceDeps {
 
 export function createServices(deps: ServiceDeps): Services {
   const common = { ds: deps.ds, clock: deps.clock, mailer: deps.mailer, logger: deps.logger, publicUrl: deps.config.publicUrl, rateLimits: deps.rateLimits };
+  const licenses = new LicenseService(common);
+  const organizations = new OrganizationService(common);
+  licenses.acceptInvitesWith((session, code) => organizations.join(session, code));
   return {
     accounts: new AccountService(common),
-    licenses: new LicenseService(common),
+    licenses,
+    organizations,
     system: new SystemService(deps.clock),
   };
 }
@@ -38,5 +44,7 @@ export function createServices(deps: ServiceDeps): Services {
 export function createLoaders(services: Services): Loaders {
   return {
     accountById: new DataLoader((ids: readonly string[]) => services.accounts.byIds(ids)),
+    organizationById: new DataLoader((ids: readonly string[]) => services.organizations.byIds(ids)),
+    licensesByOwner: new DataLoader((ids: readonly string[]) => services.licenses.byOwners(ids)),
   };
 }

@@ -1,5 +1,7 @@
 import type DataLoader from 'dataloader';
 import type { AccountEntity } from '../modules/accounts/entities';
+import type { LicenseEntity } from '../modules/licenses/entities';
+import type { OrganizationEntity } from '../modules/organizations/entities';
 import type { Services } from '../services';
 import type { Session } from './auth/session';
 import type { Lang } from './i18n';
@@ -8,6 +10,9 @@ import type { Logger } from './logger';
 /** Per-request DataLoaders: created fresh for every request, never shared (architecture.md). */
 export interface Loaders {
   accountById: DataLoader<string, AccountEntity | null>;
+  organizationById: DataLoader<string, OrganizationEntity | null>;
+  /** Every license an account holds; callers apply the visibility rules of their service. */
+  licensesByOwner: DataLoader<string, LicenseEntity[]>;
 }
 
 /** What every resolver receives; built once per HTTP request or WebSocket operation. */

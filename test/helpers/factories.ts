@@ -112,3 +112,39 @@ export async function redeem(t: TestServer, token: string, code: string, options
     errors: Array<{ code: string; reason: string | null; field: string[] | null; message: string }>;
   };
 }
+
+export const ORG_FIELDS = 'id name inviteCode inviteUrl allowedEmailDomains maxOfflineDays owner { userId email } admins { userId }';
+
+/** An owner with a sharable license of `seats` seats and an organization sharing it. */
+export async function newOrganization(
+  t: TestServer,
+  options: { seats?: number; type?: string; name?: string; owner?: NewAccount } = {},
+): Promise<{ owner: NewAccount; organization: { id: string; inviteCode: string; inviteUrl: string; name: string }; license: { id: string; key: string } }> {
+  const owner = options.owner ?? (await newAccount(t, { name: 'Org Owner' }));
+  const license = await issueLicense(t, { type: options.type ?? 'EDUCATIONAL', seats: options.seats ?? 15, redeemForUserId: owner.account.userId });
+  const r = await t.gql(
+    `mutation($input: CreateOrganizationInput!) { createOrganization(input: $input) { organization { ${ORG_FIELDS} } errors { code message } } }`,
+    { input: { name: options.name ?? 'Test University' } },
+    { token: owner.token },
+  );
+  const p = r.data?.createOrganization;
+  if (!p || p.errors.length) throw new Error(`createOrganization failed: ${JSON.stringify(r)}`);
+  return { owner, organization: p.organization, license };
+}
+
+export const MEMBERSHIP_FIELDS = 'id status isAdmin joinedAt organization { id name licenseType adminContactEmail } account { userId name email }';
+
+/** Joins through the redemption box with an invite code (or URL); returns the payload. */
+export async function join(t: TestServer, token: string, code: string) {
+  const r = await t.gql(
+    `mutation($code: String!) { redeemCode(code: $code) { membership { ${MEMBERSHIP_FIELDS} } alreadyRedeemedByYou errors { code reason message } } }`,
+    { code },
+    { token },
+  );
+  if (!r.data) throw new Error(`join failed: ${JSON.stringify(r)}`);
+  return r.data.redeemCode as {
+    membership: { id: string; status: string; isAdmin: boolean; organization: { id: string; name: string; licenseType: string | null; adminContactEmail: string | null }; account: { userId: string; email: string | null } } | null;
+    alreadyRedeemedByYou: boolean;
+    errors: Array<{ code: string; reason: string | null; message: string }>;
+  };
+}

@@ -30,9 +30,9 @@ export const accountResolvers: Resolvers = {
     emailVerified: (a) => a.emailVerifiedAt !== null,
   },
   AccountSummary: {
-    name: (a) => a.name ?? '',
-    // Only the account itself and support see an address through a summary; modules that show
-    // summaries to administrators load them with their own rule.
-    email: (a, _args, ctx) => (ctx.session.account?.id === a.id || ctx.session.hasRole('SUPPORT') ? a.email : null),
+    userId: (s) => s.account.userId,
+    name: (s) => s.account.name ?? '',
+    // Whether the address shows was decided by the service that handed out the summary.
+    email: (s) => (s.showEmail ? s.account.email : null),
   },
 };

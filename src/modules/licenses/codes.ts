@@ -56,6 +56,14 @@ export function normalizeCode(input: string): string {
   return input.normalize('NFKC').replace(INVISIBLE, '').replace(DASHES, '-').toUpperCase();
 }
 
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
 export type ParsedCode =
   | { kind: 'license'; key: string }
   | { kind: 'invite'; code: string }
@@ -68,7 +76,9 @@ export type ParsedCode =
  * `legacy`: the older five-by-five format (R2.3). Grouping dashes are optional when typing.
  */
 export function parseCode(input: string): ParsedCode {
-  const normalized = normalizeCode(input);
+  // An invite URL pasted whole (`…/join/<code>`) counts as its code.
+  const fromUrl = /\/join\/([^/?#\s]+)/i.exec(input);
+  const normalized = normalizeCode(fromUrl ? safeDecode(fromUrl[1]) : input);
   if (/^[A-Z0-9]{5}(-?[A-Z0-9]{5}){4}$/.test(normalized) && !/^[RI]-/.test(normalized)) return { kind: 'legacy' };
   const compact = normalized.replace(/-/g, '').replace(/O/g, '0');
   if (compact.startsWith('R')) {

@@ -1,5 +1,6 @@
 import type { Resolvers } from '../../generated/graphql';
 import { payload } from '../../platform/graphql/payload';
+import { summaryOf } from '../accounts/summary';
 
 export const licenseResolvers: Resolvers = {
   Query: {
@@ -10,6 +11,7 @@ export const licenseResolvers: Resolvers = {
     issueLicense: (_p, { input }, ctx) =>
       payload(ctx, async () => ({ license: await ctx.services.licenses.issueLicense(ctx.session, input) })),
     redeemCode: (_p, { code }, ctx) =>
+      // One box for license keys and invite codes (R2.3, R3.3).
       payload(ctx, () => ctx.services.licenses.redeemCode(ctx.session, code, ctx.ipHash), { alreadyRedeemedByYou: false }),
   },
   Account: {
@@ -21,6 +23,12 @@ export const licenseResolvers: Resolvers = {
     status: (l, _a, ctx) => ctx.services.licenses.status(l),
     sharable: (l, _a, ctx) => ctx.services.licenses.sharable(l),
     offlineCapable: (l, _a, ctx) => ctx.services.licenses.offlineCapable(l),
-    owner: (l, _a, ctx) => (l.ownerAccountId ? ctx.loaders.accountById.load(l.ownerAccountId) : null),
+    owner: async (l, _a, ctx) => {
+      const owner = l.ownerAccountId ? await ctx.loaders.accountById.load(l.ownerAccountId) : null;
+      return owner ? summaryOf(owner, ctx.services.licenses.canSeeOwnerEmail(ctx.session, l)) : null;
+    },
+  },
+  Entitlement: {
+    owner: (e, _a, ctx) => (e.owner ? summaryOf(e.owner, ctx.session.account?.id === e.owner.id) : null),
   },
 };

@@ -11,6 +11,7 @@ import type { Mailer } from '../../platform/mail/mailer';
 import { licenseExpiryMail, licenseIssuedMail } from '../../platform/mail/templates';
 import type { RateLimits } from '../../platform/rate-limit';
 import { AccountEntity, type LanguageCode } from '../accounts/entities';
+import type { MembershipModel } from '../organizations/service';
 import { normalizeEmail } from '../accounts/service';
 import { generateLicenseKey, parseCode } from './codes';
 import { LicenseEntity, type LicenseStatusName, type LicenseTypeName, type PlatformName } from './entities';
@@ -61,8 +62,18 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const MAX_SEATS = 1_000_000;
 
+/** Joins an organization by invite code; the organizations module provides it (R3.3). */
+export type InviteJoiner = (session: Session, code: string) => Promise<{ membership: MembershipModel; already: boolean }>;
+
 export class LicenseService {
+  private joinByInvite?: InviteJoiner;
+
   constructor(private readonly deps: LicenseServiceDeps) {}
+
+  /** The redemption box also takes invite codes; organizations hand in how to join. */
+  acceptInvitesWith(joiner: InviteJoiner): void {
+    this.joinByInvite = joiner;
+  }
 
   private get now(): Date {
     return this.deps.clock.now();
@@ -88,6 +99,11 @@ export class LicenseService {
     return (
       (session.account !== undefined && license.ownerAccountId === session.account.id) || session.hasRole('SUPPORT') || session.isShop
     );
+  }
+
+  /** The owner's address shows to the owner and support. */
+  canSeeOwnerEmail(session: Session, license: LicenseEntity): boolean {
+    return (session.account !== undefined && license.ownerAccountId === session.account.id) || session.hasRole('SUPPORT');
   }
 
   // ---------------------------------------------------------------- the shop
@@ -198,7 +214,11 @@ export class LicenseService {
    * and per IP so that keys cannot be found by trying. The account row is locked first: it is the
    * pool, and the family rule must hold against concurrent redemptions into the same pool.
    */
-  async redeemCode(session: Session, code: string, ipHash: string): Promise<{ license: LicenseEntity; alreadyRedeemedByYou: boolean }> {
+  async redeemCode(
+    session: Session,
+    code: string,
+    ipHash: string,
+  ): Promise<{ license?: LicenseEntity; membership?: MembershipModel; alreadyRedeemedByYou: boolean }> {
     const caller = session.requireVerified();
     await this.deps.rateLimits.consume('redeem:account', caller.id);
     await this.deps.rateLimits.consume('redeem:ip', ipHash);
@@ -211,9 +231,11 @@ export class LicenseService {
         throw new DomainError('INVALID_LICENSE_KEY', { reason: 'TYPO', field });
       case 'unknown':
         throw new DomainError('INVALID_LICENSE_KEY', { reason: 'UNKNOWN', field });
-      case 'invite':
-        // Organizations and their invite codes arrive with the organizations module.
-        throw new DomainError('INVALID_INVITE_CODE', { field });
+      case 'invite': {
+        if (!this.joinByInvite) throw new DomainError('INVALID_INVITE_CODE', { field });
+        const joined = await this.joinByInvite(session, parsed.code);
+        return { membership: joined.membership, alreadyRedeemedByYou: joined.already };
+      }
       case 'license':
         break;
     }

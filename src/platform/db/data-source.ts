@@ -3,9 +3,10 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { migrations } from '../../../migrations';
 import { accountEntities } from '../../modules/accounts/entities';
 import { licenseEntities } from '../../modules/licenses/entities';
+import { organizationEntities } from '../../modules/organizations/entities';
 import type { Logger } from '../logger';
 
-export const entities = [...accountEntities, ...licenseEntities];
+export const entities = [...accountEntities, ...licenseEntities, ...organizationEntities];
 
 export function createDataSource(url: string, poolSize: number): DataSource {
   return new DataSource({

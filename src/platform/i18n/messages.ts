@@ -136,6 +136,16 @@ export const userErrorMessages: Record<ErrorCode, Localized> = {
     DE: 'Sie stehen bereits auf der Warteliste.',
     ES: 'Ya está en la lista de espera.',
   },
+  OWN_ORGANIZATION: {
+    EN: 'This is your own organization: you use its licenses as their owner.',
+    DE: 'Das ist Ihre eigene Organisation: Sie nutzen deren Lizenzen als Eigentümer.',
+    ES: 'Esta es su propia organización: usa sus licencias como propietario.',
+  },
+  ADMIN_PROTECTED: {
+    EN: 'Administrators cannot do this.',
+    DE: 'Das können Administratoren nicht tun.',
+    ES: 'Los administradores no pueden hacer esto.',
+  },
 };
 
 /** Messages that refine a code with a reason (`CODE.REASON`). */
@@ -164,6 +174,96 @@ export const reasonMessages: Record<string, Localized> = {
     EN: 'Please enter a valid email address.',
     DE: 'Bitte geben Sie eine gültige E-Mail-Adresse ein.',
     ES: 'Introduzca una dirección de correo válida.',
+  },
+  'ADMIN_PROTECTED.SELF': {
+    EN: 'You cannot do this to your own membership. To leave, use "leave organization".',
+    DE: 'Das können Sie nicht mit Ihrer eigenen Mitgliedschaft tun. Zum Austreten verwenden Sie „Organisation verlassen“.',
+    ES: 'No puede hacer esto con su propia membresía. Para salir, use «abandonar la organización».',
+  },
+  'ADMIN_PROTECTED.OTHER_ADMIN': {
+    EN: 'Only the owner can block, remove or change another administrator.',
+    DE: 'Nur der Eigentümer kann andere Administratoren sperren, entfernen oder ändern.',
+    ES: 'Solo el propietario puede bloquear, eliminar o cambiar a otro administrador.',
+  },
+  'ADMIN_PROTECTED.OWNER_ONLY': {
+    EN: 'Only the owner can appoint or revoke co-administrators.',
+    DE: 'Nur der Eigentümer kann Co-Administratoren ernennen oder abberufen.',
+    ES: 'Solo el propietario puede nombrar o revocar coadministradores.',
+  },
+  'INVALID_LICENSE_KEY.TYPO': {
+    EN: 'This license key contains a typing error. Please check each character, or type the key by hand instead of pasting it.',
+    DE: 'Dieser Lizenzschlüssel enthält einen Tippfehler. Bitte prüfen Sie jedes Zeichen oder tippen Sie den Schlüssel von Hand ein, statt ihn einzufügen.',
+    ES: 'Esta clave de licencia contiene un error tipográfico. Revise cada carácter o escriba la clave a mano en lugar de pegarla.',
+  },
+  'INVALID_LICENSE_KEY.UNKNOWN': {
+    EN: 'This license key is unknown. Keys look like R-123-456-789-ABC-DEF-123.',
+    DE: 'Dieser Lizenzschlüssel ist unbekannt. Schlüssel sehen so aus: R-123-456-789-ABC-DEF-123.',
+    ES: 'Esta clave de licencia es desconocida. Las claves tienen este aspecto: R-123-456-789-ABC-DEF-123.',
+  },
+  'INVALID_LICENSE_KEY.REVOKED': {
+    EN: 'This license key has been withdrawn. Please contact support.',
+    DE: 'Dieser Lizenzschlüssel wurde zurückgezogen. Bitte wenden Sie sich an den Support.',
+    ES: 'Esta clave de licencia ha sido retirada. Contacte con el soporte.',
+  },
+  'BAD_USER_INPUT.EMAIL_DOMAIN': {
+    EN: 'Please enter email domains such as university.edu.',
+    DE: 'Bitte geben Sie E-Mail-Domains wie university.edu ein.',
+    ES: 'Introduzca dominios de correo como university.edu.',
+  },
+  'BAD_USER_INPUT.OFFLINE_DAYS': {
+    EN: 'The longest offline reservation must be between 1 and 365 days.',
+    DE: 'Die längste Offline-Reservierung muss zwischen 1 und 365 Tagen liegen.',
+    ES: 'La reserva sin conexión más larga debe estar entre 1 y 365 días.',
+  },
+  'BAD_USER_INPUT.PAGE_SIZE': {
+    EN: 'A page holds between 1 and 100 items.',
+    DE: 'Eine Seite enthält zwischen 1 und 100 Einträge.',
+    ES: 'Una página contiene entre 1 y 100 elementos.',
+  },
+  'BAD_USER_INPUT.CURSOR': {
+    EN: 'This page cursor is not valid.',
+    DE: 'Dieser Seitenzeiger ist ungültig.',
+    ES: 'Este cursor de página no es válido.',
+  },
+  'BAD_USER_INPUT.SEATS': {
+    EN: 'The number of seats must be between 1 and 1,000,000.',
+    DE: 'Die Anzahl der Plätze muss zwischen 1 und 1.000.000 liegen.',
+    ES: 'El número de puestos debe estar entre 1 y 1.000.000.',
+  },
+  'BAD_USER_INPUT.PLATFORMS': {
+    EN: 'Please name at least one platform.',
+    DE: 'Bitte geben Sie mindestens eine Plattform an.',
+    ES: 'Indique al menos una plataforma.',
+  },
+  'BAD_USER_INPUT.EXPIRY_IN_PAST': {
+    EN: 'The expiry must lie in the future.',
+    DE: 'Das Ablaufdatum muss in der Zukunft liegen.',
+    ES: 'La fecha de caducidad debe estar en el futuro.',
+  },
+  'BAD_USER_INPUT.ORDER_REFERENCE': {
+    EN: 'The order reference must have between 1 and 200 characters.',
+    DE: 'Die Bestellreferenz muss zwischen 1 und 200 Zeichen lang sein.',
+    ES: 'La referencia del pedido debe tener entre 1 y 200 caracteres.',
+  },
+  'BAD_USER_INPUT.ORDER_REFERENCE_REUSED': {
+    EN: 'This order reference already belongs to a different order.',
+    DE: 'Diese Bestellreferenz gehört bereits zu einer anderen Bestellung.',
+    ES: 'Esta referencia de pedido ya pertenece a otro pedido.',
+  },
+  'BAD_USER_INPUT.UNKNOWN_ACCOUNT': {
+    EN: 'No account has this user ID.',
+    DE: 'Kein Konto hat diese Benutzer-ID.',
+    ES: 'Ninguna cuenta tiene este ID de usuario.',
+  },
+  'BAD_USER_INPUT.TRIAL_NOT_ISSUABLE': {
+    EN: 'Trial licenses are requested by the user, not issued by the shop.',
+    DE: 'Testlizenzen werden vom Benutzer angefordert, nicht vom Shop ausgestellt.',
+    ES: 'Las licencias de prueba las solicita el usuario; la tienda no las emite.',
+  },
+  'BAD_USER_INPUT.DEVICE_ID': {
+    EN: 'The device ID must have between 1 and 256 characters.',
+    DE: 'Die Geräte-ID muss zwischen 1 und 256 Zeichen lang sein.',
+    ES: 'El ID del dispositivo debe tener entre 1 y 256 caracteres.',
   },
   'BAD_USER_INPUT.NEGATIVE': {
     EN: 'The value must not be negative.',
