@@ -5,7 +5,7 @@ import { In, IsNull } from 'typeorm';
 import type { Session } from '../../platform/auth/session';
 import { addMs, DAY, HOUR, type Clock } from '../../platform/clock';
 import { newPublicId, newSecretToken, sha256 } from '../../platform/crypto';
-import { inTransaction, isUniqueViolation } from '../../platform/db/transaction';
+import { inTransaction, isUniqueViolation, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { DomainError } from '../../platform/errors';
 import type { Lang } from '../../platform/i18n';
 import type { Logger } from '../../platform/logger';
@@ -90,7 +90,7 @@ export class AccountService {
     }
     const passwordHash = await hashPassword(input.password);
     try {
-      return await inTransaction(ds, logger, async (tx, afterCommit) => {
+      return await retryOnUniqueRandom(['accounts_user_id_key'], () => inTransaction(ds, logger, async (tx, afterCommit) => {
         const now = this.now;
         const account = tx.create(AccountEntity, {
           id: randomUUID(),
@@ -111,7 +111,7 @@ export class AccountService {
         const token = await this.issueToken(tx, account.id, 'WEB');
         afterCommit(() => this.sendVerification(account, link));
         return { token, account };
-      });
+      }));
     } catch (err) {
       // Two registrations of one address at the same moment: the unique index decides.
       if (isUniqueViolation(err, 'accounts_email_normalized_key')) {

@@ -4,7 +4,7 @@ import { In, IsNull } from 'typeorm';
 import type { Session } from '../../platform/auth/session';
 import { DAY, type Clock } from '../../platform/clock';
 import { newPublicId } from '../../platform/crypto';
-import { inTransaction, isUniqueViolation } from '../../platform/db/transaction';
+import { inTransaction, isUniqueViolation, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { AccessError, DomainError } from '../../platform/errors';
 import type { Logger } from '../../platform/logger';
 import type { Mailer } from '../../platform/mail/mailer';
@@ -115,45 +115,7 @@ export class LicenseService {
     const existing = await this.deps.ds.getRepository(LicenseEntity).findOneBy({ orderReference: clean.orderReference });
     if (existing) return this.sameOrder(existing, clean);
     try {
-      return await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
-        const now = this.now;
-        let owner: AccountEntity | null = null;
-        if (clean.redeemForUserId) {
-          owner = await this.lockAccount(tx, { userId: clean.redeemForUserId });
-          if (!owner) throw new DomainError('BAD_USER_INPUT', { reason: 'UNKNOWN_ACCOUNT', field: ['input', 'redeemForUserId'] });
-        }
-        const license = tx.create(LicenseEntity, {
-          id: randomUUID(),
-          licenseId: await this.freeLicenseId(tx),
-          key: generateLicenseKey(),
-          type: clean.type,
-          seats: clean.seats,
-          platforms: clean.platforms,
-          expiresAt: clean.expiresAt,
-          orderReference: clean.orderReference,
-          purchaserEmail: clean.purchaserEmail,
-          language: clean.language ?? owner?.language ?? 'EN',
-          ownerAccountId: null,
-          redeemedAt: null,
-          revokedAt: null,
-          createdAt: now,
-        });
-        await tx.insert(LicenseEntity, license);
-        if (owner) await this.bind(tx, license, owner);
-        afterCommit(() => {
-          const mail = licenseIssuedMail(license.language, {
-            key: license.key,
-            licenseId: license.licenseId,
-            type: license.type,
-            seats: license.seats,
-            expiresAt: license.expiresAt,
-            redeemed: owner !== null,
-            portalUrl: this.deps.publicUrl,
-          });
-          this.deps.mailer.send({ to: license.purchaserEmail!, ...mail, kind: 'license-issued' });
-        });
-        return license;
-      });
+      return await retryOnUniqueRandom(['licenses_license_id_key', 'licenses_license_key_key'], () => this.insertIssued(clean));
     } catch (err) {
       // The same order issued twice at the same moment: the unique index picks one; both answer it.
       if (isUniqueViolation(err, 'licenses_order_reference_key')) {
@@ -162,6 +124,48 @@ export class LicenseService {
       }
       throw err;
     }
+  }
+
+  private insertIssued(clean: ReturnType<LicenseService['validateIssue']>): Promise<LicenseEntity> {
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
+      const now = this.now;
+      let owner: AccountEntity | null = null;
+      if (clean.redeemForUserId) {
+        owner = await this.lockAccount(tx, { userId: clean.redeemForUserId });
+        if (!owner) throw new DomainError('BAD_USER_INPUT', { reason: 'UNKNOWN_ACCOUNT', field: ['input', 'redeemForUserId'] });
+      }
+      const license = tx.create(LicenseEntity, {
+        id: randomUUID(),
+        licenseId: await this.freeLicenseId(tx),
+        key: generateLicenseKey(),
+        type: clean.type,
+        seats: clean.seats,
+        platforms: clean.platforms,
+        expiresAt: clean.expiresAt,
+        orderReference: clean.orderReference,
+        purchaserEmail: clean.purchaserEmail,
+        language: clean.language ?? owner?.language ?? 'EN',
+        ownerAccountId: null,
+        redeemedAt: null,
+        revokedAt: null,
+        createdAt: now,
+      });
+      await tx.insert(LicenseEntity, license);
+      if (owner) await this.bind(tx, license, owner, ['input', 'redeemForUserId']);
+      afterCommit(() => {
+        const mail = licenseIssuedMail(license.language, {
+          key: license.key,
+          licenseId: license.licenseId,
+          type: license.type,
+          seats: license.seats,
+          expiresAt: license.expiresAt,
+          redeemed: owner !== null,
+          portalUrl: this.deps.publicUrl,
+        });
+        this.deps.mailer.send({ to: license.purchaserEmail!, ...mail, kind: 'license-issued' });
+      });
+      return license;
+    });
   }
 
   private validateIssue(input: IssueLicenseInput): Required<IssueLicenseInput> & { expiresAt: Date | null } {
@@ -252,7 +256,7 @@ export class LicenseService {
       if (license.ownerAccountId === account.id) return { license, alreadyRedeemedByYou: true };
       if (license.ownerAccountId) throw new DomainError('LICENSE_ALREADY_REDEEMED', { field });
       if (license.revokedAt) throw new DomainError('INVALID_LICENSE_KEY', { reason: 'REVOKED', field });
-      await this.bind(tx, license, account);
+      await this.bind(tx, license, account, field);
       return { license, alreadyRedeemedByYou: false };
     });
   }
@@ -268,9 +272,9 @@ export class LicenseService {
   }
 
   /** Binds a license to an account for good (R2.5), after the family check (R2.8). Caller holds the account lock. */
-  private async bind(tx: EntityManager, license: LicenseEntity, account: AccountEntity): Promise<void> {
+  private async bind(tx: EntityManager, license: LicenseEntity, account: AccountEntity, field: string[]): Promise<void> {
     const pool = await tx.getRepository(LicenseEntity).findBy({ ownerAccountId: account.id });
-    if (familyConflict(pool, license, this.now)) throw new DomainError('LICENSE_TYPE_MISMATCH', { field: ['code'] });
+    if (familyConflict(pool, license, this.now)) throw new DomainError('LICENSE_TYPE_MISMATCH', { field });
     license.ownerAccountId = account.id;
     license.redeemedAt = this.now;
     await tx.update(LicenseEntity, { id: license.id, ownerAccountId: IsNull() }, { ownerAccountId: account.id, redeemedAt: license.redeemedAt });

@@ -3,7 +3,7 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { In } from 'typeorm';
 import type { Session } from '../../platform/auth/session';
 import type { Clock } from '../../platform/clock';
-import { inTransaction } from '../../platform/db/transaction';
+import { inTransaction, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { AccessError, DomainError } from '../../platform/errors';
 import type { Logger } from '../../platform/logger';
 import { decodeCursor, encodeCursor, pageOf, pageSize, type Page } from '../../platform/pagination';
@@ -136,16 +136,20 @@ export class OrganizationService {
   async create(session: Session, input: { name: string }): Promise<OrganizationEntity> {
     const caller = session.requireVerified();
     const name = checkOrgName(input.name);
+    return retryOnUniqueRandom(['organizations_invite_code_key'], () => this.insertOrganization(caller.id, name));
+  }
+
+  private insertOrganization(callerId: string, name: string): Promise<OrganizationEntity> {
     return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
       // The account row is the pool's lock (as for redemption and seats).
-      await tx.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [caller.id]);
-      if (await tx.existsBy(OrganizationEntity, { ownerAccountId: caller.id })) throw new DomainError('ORGANIZATION_EXISTS');
-      const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: caller.id });
+      await tx.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [callerId]);
+      if (await tx.existsBy(OrganizationEntity, { ownerAccountId: callerId })) throw new DomainError('ORGANIZATION_EXISTS');
+      const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: callerId });
       if (!licenses.some((l) => isSharable(l.type) && isActive(l, this.now))) throw new DomainError('NOT_SHARABLE');
       const now = this.now;
       const org = tx.create(OrganizationEntity, {
         id: randomUUID(),
-        ownerAccountId: caller.id,
+        ownerAccountId: callerId,
         name,
         inviteCode: await this.freeInviteCode(tx),
         allowedEmailDomains: [],
@@ -154,7 +158,7 @@ export class OrganizationService {
         updatedAt: now,
       });
       await tx.insert(OrganizationEntity, org);
-      await this.audit(tx, org, caller.id, 'ORGANIZATION_CREATED', undefined, { name });
+      await this.audit(tx, org, callerId, 'ORGANIZATION_CREATED', undefined, { name });
       return org;
     });
   }
@@ -203,7 +207,7 @@ export class OrganizationService {
 
   /** R3.2, R3.5(d): a new code; the old code and URL stop working. */
   async regenerateInviteCode(session: Session, organizationId: string): Promise<OrganizationEntity> {
-    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    return retryOnUniqueRandom(['organizations_invite_code_key'], () => inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
       const { org, role } = await this.access(session, organizationId, 'change', tx);
       if (role === 'SUPPORT') throw new AccessError('NOT_FOUND');
       org.inviteCode = await this.freeInviteCode(tx);
@@ -211,7 +215,7 @@ export class OrganizationService {
       await tx.update(OrganizationEntity, { id: org.id }, { inviteCode: org.inviteCode, updatedAt: org.updatedAt });
       await this.audit(tx, org, session.account!.id, 'INVITE_CODE_REGENERATED');
       return org;
-    });
+    }));
   }
 
   // ---------------------------------------------------------------- members

@@ -40,3 +40,19 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   const name = e.driverError?.constraint ?? e.constraint;
   return code === '23505' && (constraint === undefined || name === constraint);
 }
+
+/**
+ * Runs `attempt` again when it lost a race for a freshly generated random identifier (public IDs,
+ * invite codes): the check-then-insert is exact except for two requests drawing the same value
+ * at the same moment, which the unique index turns into an error worth one more draw.
+ */
+export async function retryOnUniqueRandom<T>(constraints: string[], attempt: () => Promise<T>, tries = 3): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (i < tries && constraints.some((c) => isUniqueViolation(err, c))) continue;
+      throw err;
+    }
+  }
+}
