@@ -19,6 +19,7 @@ import { accountResolvers } from './modules/accounts/resolvers';
 import { systemResolvers } from './modules/system/resolvers';
 import { licenseResolvers } from './modules/licenses/resolvers';
 import { organizationResolvers } from './modules/organizations/resolvers';
+import { seatResolvers } from './modules/seats/resolvers';
 import { pageRoutes } from './modules/pages/routes';
 import { resolveAppSecret } from './platform/app-secret';
 import { Session } from './platform/auth/session';
@@ -79,7 +80,7 @@ export function buildSchema(): GraphQLSchema {
     typeDefs: loadTypeDefs(),
     resolvers: [
       { DateTime: DateTimeResolver, EmailAddress: EmailAddressResolver },
-      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
+      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, seatResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
     ],
   });
 }
@@ -123,10 +124,11 @@ export async function startServer(requested: Config, options: { logger?: Logger 
   if (config.testClock) logger.warn('TEST_CLOCK=1: advanceTestClock can move this server\'s time');
   const mailer = new Mailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail') }, logger);
   const rateLimits = new RateLimits(poolOf(ds), config.rateLimitFactor);
-  const services = createServices({ config, ds, clock, mailer, logger, rateLimits });
+  const services = createServices({ config, ds, clock, mailer, logger, rateLimits, appSecret });
   const metrics = new Metrics(() => poolOf(ds));
   const jobs = new Jobs(ds, logger);
   jobs.every('prune-login-throttle', JOB_LOCKS.pruneLoginThrottle, 10 * 60_000, () => services.accounts.pruneLoginThrottle());
+  jobs.every('sweep-lapsed-seats', JOB_LOCKS.sweepLapsedSeats, 60_000, () => services.seats.sweepLapsed());
   jobs.every('expiry-reminders', JOB_LOCKS.expiryReminders, 15 * 60_000, () => services.licenses.sendExpiryReminders());
   jobs.every('prune-rate-limits', JOB_LOCKS.pruneRateLimits, 10 * 60_000, () =>
     ds.query(`DELETE FROM ${RATE_LIMIT_TABLE} WHERE expire IS NOT NULL AND expire < $1`, [Date.now()]),

@@ -4,6 +4,7 @@ import type { Config } from './config';
 import { AccountService } from './modules/accounts/service';
 import { LicenseService } from './modules/licenses/service';
 import { OrganizationService } from './modules/organizations/service';
+import { SeatService } from './modules/seats/service';
 import { SystemService } from './modules/system/service';
 import type { Clock } from './platform/clock';
 import type { Loaders } from './platform/context';
@@ -16,6 +17,7 @@ export interface Services {
   accounts: AccountService;
   licenses: LicenseService;
   organizations: OrganizationService;
+  seats: SeatService;
   system: SystemService;
 }
 
@@ -26,6 +28,7 @@ export interface ServiceDeps {
   mailer: Mailer;
   logger: Logger;
   rateLimits: RateLimits;
+  appSecret: string;
 }
 
 export function createServices(deps: ServiceDeps): Services {
@@ -33,10 +36,20 @@ export function createServices(deps: ServiceDeps): Services {
   const licenses = new LicenseService(common);
   const organizations = new OrganizationService(common);
   licenses.acceptInvitesWith((session, code) => organizations.join(session, code));
+  const seats = new SeatService({
+    ds: deps.ds,
+    clock: deps.clock,
+    logger: deps.logger,
+    appSecret: deps.appSecret,
+    seatTimeoutSeconds: deps.config.seatTimeoutSeconds,
+    heartbeatIntervalSeconds: deps.config.heartbeatIntervalSeconds,
+    licenses,
+  });
   return {
     accounts: new AccountService(common),
     licenses,
     organizations,
+    seats,
     system: new SystemService(deps.clock),
   };
 }
@@ -46,5 +59,6 @@ export function createLoaders(services: Services): Loaders {
     accountById: new DataLoader((ids: readonly string[]) => services.accounts.byIds(ids)),
     organizationById: new DataLoader((ids: readonly string[]) => services.organizations.byIds(ids)),
     licensesByOwner: new DataLoader((ids: readonly string[]) => services.licenses.byOwners(ids)),
+    licenseById: new DataLoader((ids: readonly string[]) => services.licenses.byIds(ids)),
   };
 }

@@ -13,6 +13,7 @@ export interface Loaders {
   organizationById: DataLoader<string, OrganizationEntity | null>;
   /** Every license an account holds; callers apply the visibility rules of their service. */
   licensesByOwner: DataLoader<string, LicenseEntity[]>;
+  licenseById: DataLoader<string, LicenseEntity | null>;
 }
 
 /** What every resolver receives; built once per HTTP request or WebSocket operation. */

@@ -13,7 +13,13 @@ export type MessageParams = Record<string, string | number | Date>;
 export class DomainError extends Error {
   constructor(
     readonly code: ErrorCode,
-    readonly options: { reason?: string; field?: string[]; params?: MessageParams } = {},
+    readonly options: {
+      reason?: string;
+      field?: string[];
+      params?: MessageParams;
+      /** Result fields the payload still carries with the error (e.g. `seatUsage` with SEATS_EXHAUSTED). */
+      payload?: Record<string, unknown>;
+    } = {},
   ) {
     super(options.reason ? `${code}: ${options.reason}` : code);
   }

@@ -60,4 +60,5 @@ export const JOB_LOCKS = {
   pruneLoginThrottle: 7_100_101,
   pruneRateLimits: 7_100_102,
   expiryReminders: 7_100_103,
+  sweepLapsedSeats: 7_100_104,
 } as const;

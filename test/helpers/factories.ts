@@ -148,3 +148,69 @@ export async function join(t: TestServer, token: string, code: string) {
     errors: Array<{ code: string; reason: string | null; message: string }>;
   };
 }
+
+export const LEASE_FIELDS =
+  'id kind platform acquiredAt lastHeartbeatAt expiresAt reservedUntil heartbeatIntervalSeconds endedAt endReason license { id licenseId } organization { id name } entitlement { canUse canSave owner { userId } license { id } }';
+
+export interface LeaseView {
+  id: string;
+  kind: string;
+  platform: string;
+  expiresAt: string | null;
+  reservedUntil: string | null;
+  endedAt: string | null;
+  endReason: string | null;
+  license: { id: string; licenseId: string };
+  organization: { id: string; name: string } | null;
+  entitlement: { canUse: boolean; canSave: boolean; owner: { userId: string } | null; license: { id: string } | null };
+}
+
+export interface AcquireResult {
+  lease: LeaseView | null;
+  seatUsage: { organizationId: string | null; total: number; inUse: number; free: number } | null;
+  errors: Array<{ code: string; reason: string | null; message: string }>;
+}
+
+export async function acquire(
+  t: TestServer,
+  token: string,
+  deviceId: string,
+  options: { platform?: string; organizationId?: string; takeover?: boolean; ip?: string } = {},
+): Promise<AcquireResult> {
+  const r = await t.gql(
+    `mutation($input: AcquireSeatInput!) { acquireSeat(input: $input) { lease { ${LEASE_FIELDS} } seatUsage { organizationId total inUse free } errors { code reason message } } }`,
+    { input: { deviceId, platform: options.platform ?? 'WINDOWS', organizationId: options.organizationId, takeover: options.takeover } },
+    { token, ip: options.ip },
+  );
+  if (!r.data) throw new Error(`acquireSeat failed: ${JSON.stringify(r)}`);
+  return r.data.acquireSeat;
+}
+
+export async function heartbeat(t: TestServer, token: string, leaseId: string): Promise<{ lease: LeaseView | null; errors: Array<{ code: string; reason: string | null }> }> {
+  const r = await t.gql(`mutation($id: ID!) { heartbeatSeat(leaseId: $id) { lease { ${LEASE_FIELDS} } errors { code reason } } }`, { id: leaseId }, { token });
+  if (!r.data) throw new Error(`heartbeatSeat failed: ${JSON.stringify(r)}`);
+  return r.data.heartbeatSeat;
+}
+
+export async function release(t: TestServer, token: string, leaseId: string, logout = false): Promise<{ lease: LeaseView | null; errors: Array<{ code: string; reason: string | null }> }> {
+  const r = await t.gql(
+    `mutation($input: ReleaseSeatInput!) { releaseSeat(input: $input) { lease { ${LEASE_FIELDS} } errors { code reason } } }`,
+    { input: { leaseId, logout } },
+    { token },
+  );
+  if (!r.data) throw new Error(`releaseSeat failed: ${JSON.stringify(r)}`);
+  return r.data.releaseSeat;
+}
+
+/** Seats in use per license, from the database, counted as R4.4 counts them (owner devices pair up). */
+export async function seatsInUseByLicense(t: TestServer): Promise<Array<{ license_id: string; seats: number; used: number }>> {
+  const now = t.server.clock.now();
+  return t.server.ds.query(
+    `SELECT l.id AS license_id, l.seats,
+            (count(*) FILTER (WHERE s.kind = 'MEMBER') + ceil(count(*) FILTER (WHERE s.kind <> 'MEMBER') / 2.0))::int AS used
+       FROM seat_leases s JOIN licenses l ON l.id = s.license_id
+      WHERE s.ended_at IS NULL AND (s.lapses_at IS NULL OR s.lapses_at > $1)
+      GROUP BY l.id, l.seats`,
+    [now],
+  );
+}

@@ -21,6 +21,7 @@ import {
   type LanguageCode,
 } from './entities';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './passwords';
+import { endLeases } from '../seats/ending';
 
 /** Token lifetimes without use (R1.5). */
 export const TOKEN_IDLE_MS: Record<ClientKindName, number> = { WEB: 14 * DAY, DESKTOP: 180 * DAY };
@@ -284,9 +285,9 @@ export class AccountService {
   }
 
   /**
-   * R4.11: revokes every desktop token and every other browser's token of the account; the browser
-   * token making the request stays, so that the portal page that asked keeps working. Seat leases
-   * join this when the seats module lands.
+   * R4.11: ends every seat lease of the account (owner devices included; an offline-bound seat
+   * stays, R6.4) and revokes every desktop token and every other browser's token; the browser
+   * token making the request stays, so that the portal page that asked keeps working.
    */
   async logoutEverywhere(session: Session): Promise<{ revokedTokens: number; endedLeases: number }> {
     const account = session.requireAccount();
@@ -296,7 +297,8 @@ export class AccountService {
         `UPDATE auth_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)`,
         [account.id, this.now, keep ?? null],
       );
-      return { revokedTokens: result[1] as number, endedLeases: 0 };
+      const ended = await endLeases(tx, { accountId: account.id }, 'LOGGED_OUT', this.now);
+      return { revokedTokens: result[1] as number, endedLeases: ended.length };
     });
   }
 

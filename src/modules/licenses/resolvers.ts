@@ -5,7 +5,6 @@ import { summaryOf } from '../accounts/summary';
 export const licenseResolvers: Resolvers = {
   Query: {
     license: (_p, { id }, ctx) => ctx.services.licenses.license(ctx.session, id),
-    licenseStatus: (_p, { deviceId }, ctx) => ctx.services.licenses.entitlement(ctx.session, deviceId),
   },
   Mutation: {
     issueLicense: (_p, { input }, ctx) =>

@@ -303,6 +303,11 @@ export class LicenseService {
     return ownerIds.map((id) => rows.filter((r) => r.ownerAccountId === id));
   }
 
+  async byIds(ids: readonly string[]): Promise<Array<LicenseEntity | null>> {
+    const rows = await this.deps.ds.getRepository(LicenseEntity).findBy({ id: In([...ids]) });
+    return ids.map((id) => rows.find((r) => r.id === id) ?? null);
+  }
+
   /** R2.7: the pool's total now and how it changes as licenses expire. */
   seatPool(licenses: LicenseEntity[]): { total: number; schedule: PoolPeriod[] } {
     const schedule = poolSchedule(licenses, this.now);

@@ -13,6 +13,7 @@ import { summaryOf, type AccountSummaryModel } from '../accounts/summary';
 import { generateInviteCode, parseCode } from '../licenses/codes';
 import { LicenseEntity, type LicenseTypeName } from '../licenses/entities';
 import { isActive, isSharable } from '../licenses/rules';
+import { endLeases } from '../seats/ending';
 import {
   AuditEntryEntity,
   DEFAULT_MAX_OFFLINE_DAYS,
@@ -220,7 +221,7 @@ export class OrganizationService {
 
   // ---------------------------------------------------------------- members
 
-  /** R3.4: block or unblock. (Blocking ends the member's seats once the seats module lands.) */
+  /** R3.4: block or unblock. Blocking ends the member's seats of this organization at once. */
   async setMemberStatus(session: Session, membershipId: string, status: MembershipStatusName): Promise<MembershipModel> {
     return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
       const { org, membership } = await this.memberAccess(session, tx, membershipId);
@@ -228,6 +229,9 @@ export class OrganizationService {
         membership.status = status;
         membership.updatedAt = this.now;
         await tx.update(MembershipEntity, { id: membership.id }, { status, updatedAt: membership.updatedAt });
+        if (status === 'BLOCKED') {
+          await endLeases(tx, { accountId: membership.accountId, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
+        }
         await this.audit(tx, org, session.account!.id, status === 'BLOCKED' ? 'MEMBER_BLOCKED' : 'MEMBER_UNBLOCKED', { accountId: membership.accountId });
       }
       return { membership, showEmail: true };
@@ -255,6 +259,7 @@ export class OrganizationService {
     await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
       const { org, membership } = await this.memberAccess(session, tx, membershipId);
       await tx.delete(MembershipEntity, { id: membership.id });
+      await endLeases(tx, { accountId: membership.accountId, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
       await this.audit(tx, org, session.account!.id, 'MEMBER_REMOVED', { accountId: membership.accountId });
     });
   }
@@ -269,6 +274,7 @@ export class OrganizationService {
       if (membership.status === 'BLOCKED') throw new DomainError('MEMBERSHIP_BLOCKED');
       const org = await tx.findOneByOrFail(OrganizationEntity, { id: organizationId });
       await tx.delete(MembershipEntity, { id: membership.id });
+      await endLeases(tx, { accountId: caller.id, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
       await this.audit(tx, org, caller.id, 'MEMBER_LEFT', { accountId: caller.id });
     });
   }

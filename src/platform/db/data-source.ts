@@ -4,9 +4,10 @@ import { migrations } from '../../../migrations';
 import { accountEntities } from '../../modules/accounts/entities';
 import { licenseEntities } from '../../modules/licenses/entities';
 import { organizationEntities } from '../../modules/organizations/entities';
+import { seatEntities } from '../../modules/seats/entities';
 import type { Logger } from '../logger';
 
-export const entities = [...accountEntities, ...licenseEntities, ...organizationEntities];
+export const entities = [...accountEntities, ...licenseEntities, ...organizationEntities, ...seatEntities];
 
 export function createDataSource(url: string, poolSize: number): DataSource {
   return new DataSource({

@@ -25,7 +25,10 @@ export async function payload<T extends object, F extends object = Record<never,
   try {
     return { ...(await run()), errors: [] };
   } catch (err) {
-    if (err instanceof DomainError) return { ...(onFailure as F), errors: [userError(ctx, err)] };
+    if (err instanceof DomainError) {
+      // Some failures still carry result fields (SEATS_EXHAUSTED its seatUsage, LEASE_ENDED the lease).
+      return { ...(onFailure as F), ...err.options.payload, errors: [userError(ctx, err)] } as F & { errors: UserError[] };
+    }
     throw err;
   }
 }

@@ -141,6 +141,11 @@ export const userErrorMessages: Record<ErrorCode, Localized> = {
     DE: 'Das ist Ihre eigene Organisation: Sie nutzen deren Lizenzen als Eigentümer.',
     ES: 'Esta es su propia organización: usa sus licencias como propietario.',
   },
+  OFFLINE_BOUND_SEAT: {
+    EN: 'This seat is bound to an offline computer. Only support can free it.',
+    DE: 'Dieser Platz ist an einen Offline-Computer gebunden. Nur der Support kann ihn freigeben.',
+    ES: 'Este puesto está vinculado a un ordenador sin conexión. Solo el soporte puede liberarlo.',
+  },
   ADMIN_PROTECTED: {
     EN: 'Administrators cannot do this.',
     DE: 'Das können Administratoren nicht tun.',
@@ -264,6 +269,31 @@ export const reasonMessages: Record<string, Localized> = {
     EN: 'The device ID must have between 1 and 256 characters.',
     DE: 'Die Geräte-ID muss zwischen 1 und 256 Zeichen lang sein.',
     ES: 'El ID del dispositivo debe tener entre 1 y 256 caracteres.',
+  },
+  'OFFLINE_NOT_ALLOWED.NOT_A_MEMBER_SEAT': {
+    EN: 'Your own license keeps this seat when you close the app; no reservation is needed.',
+    DE: 'Ihre eigene Lizenz behält diesen Platz, wenn Sie die App schließen; eine Reservierung ist nicht nötig.',
+    ES: 'Su propia licencia conserva este puesto al cerrar la aplicación; no hace falta reservarlo.',
+  },
+  'LEASE_ENDED.TIMED_OUT': {
+    EN: 'Your seat was freed because the app did not report for too long. Please save your work and restart.',
+    DE: 'Ihr Platz wurde freigegeben, weil sich die App zu lange nicht gemeldet hat. Bitte speichern Sie und starten Sie neu.',
+    ES: 'Su puesto se liberó porque la aplicación no se comunicó durante demasiado tiempo. Guarde su trabajo y reinicie.',
+  },
+  'LEASE_ENDED.LICENSE_ENDED': {
+    EN: 'The license serving your seat has ended. Please save your work.',
+    DE: 'Die Lizenz Ihres Platzes ist abgelaufen. Bitte speichern Sie Ihre Arbeit.',
+    ES: 'La licencia de su puesto ha finalizado. Guarde su trabajo.',
+  },
+  'LEASE_ENDED.MEMBERSHIP_ENDED': {
+    EN: 'Your membership in the organization has ended. Please save your work.',
+    DE: 'Ihre Mitgliedschaft in der Organisation wurde beendet. Bitte speichern Sie Ihre Arbeit.',
+    ES: 'Su membresía en la organización ha finalizado. Guarde su trabajo.',
+  },
+  'LEASE_ENDED.TAKEN_OVER': {
+    EN: 'You continued in another browser, which took over this session.',
+    DE: 'Sie arbeiten in einem anderen Browser weiter, der diese Sitzung übernommen hat.',
+    ES: 'Continuó en otro navegador, que tomó el control de esta sesión.',
   },
   'BAD_USER_INPUT.NEGATIVE': {
     EN: 'The value must not be negative.',

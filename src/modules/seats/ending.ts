@@ -1,0 +1,39 @@
+import type { EntityManager } from 'typeorm';
+import type { LeaseEndReasonName } from './entities';
+
+/**
+ * Ends unended leases matching a condition, with a reason (R4.12). Used by the seats module and by
+ * the modules whose actions end seats: blocking or removing a member (R3.4), logging out
+ * everywhere (R4.11). Offline-bound seats are left alone unless `includeOfflineBound` (support).
+ * Returns the ended lease IDs.
+ */
+export async function endLeases(
+  tx: EntityManager,
+  where: { accountId?: string; organizationId?: string; poolAccountId?: string; ids?: string[] },
+  reason: LeaseEndReasonName,
+  now: Date,
+  options: { includeOfflineBound?: boolean } = {},
+): Promise<string[]> {
+  const conditions = ['ended_at IS NULL'];
+  const params: unknown[] = [now, reason];
+  const add = (sql: string, value: unknown) => {
+    params.push(value);
+    conditions.push(sql.replace('?', `$${params.length}`));
+  };
+  if (where.accountId) add('account_id = ?', where.accountId);
+  if (where.organizationId) add('organization_id = ?', where.organizationId);
+  if (where.poolAccountId) add('pool_account_id = ?', where.poolAccountId);
+  if (where.ids) add('id = ANY(?::uuid[])', where.ids);
+  if (!options.includeOfflineBound) conditions.push("kind <> 'OFFLINE_BOUND'");
+  // A lease that had already lapsed ended then, as TIMED_OUT, whatever happens to it now.
+  const rows = (await tx.query(
+    `UPDATE seat_leases
+        SET ended_at = CASE WHEN lapses_at IS NOT NULL AND lapses_at <= $1 THEN lapses_at ELSE $1 END,
+            end_reason = CASE WHEN lapses_at IS NOT NULL AND lapses_at <= $1 THEN 'TIMED_OUT' ELSE $2 END
+      WHERE ${conditions.join(' AND ')}
+      RETURNING id`,
+    params,
+  )) as [Array<{ id: string }>, number] | Array<{ id: string }>;
+  const list = Array.isArray(rows[0]) ? (rows[0] as Array<{ id: string }>) : (rows as Array<{ id: string }>);
+  return list.map((r) => r.id);
+}

@@ -1,0 +1,423 @@
+import { randomUUID } from 'node:crypto';
+import type { DataSource, EntityManager } from 'typeorm';
+import type { Session } from '../../platform/auth/session';
+import { addMs, DAY, SECOND, type Clock } from '../../platform/clock';
+import { keyedHash } from '../../platform/crypto';
+import { inTransaction } from '../../platform/db/transaction';
+import { AccessError, DomainError } from '../../platform/errors';
+import type { Logger } from '../../platform/logger';
+import { AccountEntity } from '../accounts/entities';
+import { LicenseEntity, type PlatformName } from '../licenses/entities';
+import { expiresSoon, isActive, isSharable } from '../licenses/rules';
+import type { EntitlementView, LicenseService } from '../licenses/service';
+import { MembershipEntity, OrganizationEntity } from '../organizations/entities';
+import { capacity, pickLicense, reconcile, seatsUsed, servingCandidates, type SeatKindName } from './allocation';
+import { endLeases } from './ending';
+import { isLive, liveSql, SeatLeaseEntity } from './entities';
+
+export interface SeatServiceDeps {
+  ds: DataSource;
+  clock: Clock;
+  logger: Logger;
+  appSecret: string;
+  seatTimeoutSeconds: number;
+  heartbeatIntervalSeconds: number;
+  licenses: LicenseService;
+}
+
+export interface SeatUsageView {
+  organizationId: string | null;
+  total: number;
+  inUse: number;
+  free: number;
+  updatedAt: Date;
+}
+
+interface Source {
+  poolAccountId: string;
+  organizationId: string | null;
+  kind: SeatKindName;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SEAT_LOCK_NAMESPACE = 7_100_020;
+
+export class SeatService {
+  constructor(private readonly deps: SeatServiceDeps) {}
+
+  private get now(): Date {
+    return this.deps.clock.now();
+  }
+
+  get heartbeatIntervalSeconds(): number {
+    return this.deps.heartbeatIntervalSeconds;
+  }
+
+  /** Of a device only this keyed hash is stored (R1.10). */
+  deviceHash(deviceId: string): string {
+    return keyedHash(this.deps.appSecret, 'device', deviceId);
+  }
+
+  private checkDevice(deviceId: string): string {
+    if (deviceId.trim().length < 1 || deviceId.length > 256) throw new DomainError('BAD_USER_INPUT', { reason: 'DEVICE_ID', field: ['input', 'deviceId'] });
+    return this.deviceHash(deviceId);
+  }
+
+  private lapseFrom(heartbeat: Date, reservedUntil: Date | null): Date {
+    const byHeartbeat = addMs(heartbeat, this.deps.seatTimeoutSeconds * SECOND);
+    return reservedUntil && reservedUntil > byHeartbeat ? reservedUntil : byHeartbeat;
+  }
+
+  // ---------------------------------------------------------------- acquire (R4.1–R4.8)
+
+  /**
+   * The app starts. One transaction: the account's lock (so that one account's concurrent
+   * acquires, e.g. retries, run one after another), then the row locks of every pool it may draw
+   * from, in ID order (so that two accounts drawing from each other's pools cannot deadlock).
+   * Under those locks the live leases are counted with the clock's time and one is inserted.
+   */
+  async acquire(
+    session: Session,
+    input: { deviceId: string; platform: PlatformName; organizationId?: string | null; takeover?: boolean | null },
+  ): Promise<{ lease: SeatLeaseEntity; seatUsage: SeatUsageView }> {
+    const account = session.requireVerified();
+    const deviceHash = this.checkDevice(input.deviceId);
+    if (input.organizationId && !UUID.test(input.organizationId)) throw new AccessError('NOT_FOUND');
+    type Outcome = { ok: true; lease: SeatLeaseEntity; seatUsage: SeatUsageView } | { ok: false; error: DomainError };
+    const outcome = await inTransaction<Outcome>(this.deps.ds, this.deps.logger, async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SEAT_LOCK_NAMESPACE, account.id]);
+      const now = this.now;
+      // R4.2: a live lease of this account on this device (in any pool) is the answer.
+      const existing = await this.openLeaseOf(tx, account.id, deviceHash);
+      if (existing && isLive(existing, now)) {
+        await this.touch(tx, existing, now);
+        return { ok: true, lease: existing, seatUsage: await this.usageOfLease(tx, existing, now) };
+      }
+      if (existing) await endLeases(tx, { ids: [existing.id] }, 'TIMED_OUT', now);
+
+      // R4.6: one cloud session per account.
+      let takenOver: string[] = [];
+      if (input.platform === 'CLOUD') {
+        const other = (await tx.query(
+          `SELECT id FROM seat_leases l WHERE l.account_id = $1 AND l.platform = 'CLOUD' AND ${liveSql('l', '$2')}`,
+          [account.id, now],
+        )) as Array<{ id: string }>;
+        if (other.length > 0 && !input.takeover) return { ok: false, error: new DomainError('CLOUD_SESSION_ACTIVE', { field: ['input', 'platform'] }) };
+        takenOver = other.map((o) => o.id);
+      }
+
+      const sources = await this.sourcesOf(tx, account.id, input.organizationId ?? null);
+      if (input.organizationId && !sources.some((s) => s.organizationId === input.organizationId)) throw new AccessError('NOT_FOUND');
+      const poolIds = [...new Set(sources.map((s) => s.poolAccountId))].sort();
+      if (poolIds.length > 0) await tx.query('SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [poolIds]);
+      if (takenOver.length > 0) await endLeases(tx, { ids: takenOver }, 'TAKEN_OVER', now);
+
+      let anyLicense = false;
+      let platformCovered = false;
+      let exhausted: SeatUsageView | undefined;
+      for (const source of sources) {
+        const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: source.poolAccountId });
+        const candidates = servingCandidates(licenses, source.kind, now);
+        if (candidates.length === 0) continue;
+        anyLicense = true;
+        if (!candidates.some((l) => l.platforms.includes(input.platform))) continue;
+        platformCovered = true;
+        const leases = await this.liveLeasesOfPool(tx, source.poolAccountId, now);
+        const byLicense = groupByLicense(leases);
+        const license = pickLicense(candidates, byLicense, source.kind, input.platform);
+        if (!license) {
+          exhausted ??= this.usageFrom(source.organizationId, licenses, leases, source.kind, now);
+          continue;
+        }
+        const lease = tx.create(SeatLeaseEntity, {
+          id: randomUUID(),
+          accountId: account.id,
+          poolAccountId: source.poolAccountId,
+          organizationId: source.organizationId,
+          licenseId: license.id,
+          deviceHash,
+          platform: input.platform,
+          kind: source.kind,
+          acquiredAt: now,
+          lastHeartbeatAt: now,
+          reservedUntil: null,
+          lapsesAt: source.kind === 'MEMBER' ? this.lapseFrom(now, null) : null,
+          endedAt: null,
+          endReason: null,
+        });
+        await tx.insert(SeatLeaseEntity, lease);
+        const usage = this.usageFrom(source.organizationId, licenses, [...leases, lease], source.kind, now);
+        return { ok: true, lease, seatUsage: usage };
+      }
+      if (!anyLicense) return { ok: false, error: new DomainError('NO_LICENSE') };
+      if (!platformCovered) return { ok: false, error: new DomainError('PLATFORM_NOT_LICENSED', { field: ['input', 'platform'] }) };
+      const usage = exhausted!;
+      return {
+        ok: false,
+        error: new DomainError('SEATS_EXHAUSTED', { params: { inUse: usage.inUse, total: usage.total }, payload: { seatUsage: usage } }),
+      };
+    });
+    if (!outcome.ok) throw outcome.error;
+    return outcome;
+  }
+
+  /**
+   * R4.1: the account's own licenses first, then each organization it is an active member of,
+   * oldest membership first; an explicit organization goes first.
+   */
+  private async sourcesOf(tx: EntityManager, accountId: string, preferred: string | null): Promise<Source[]> {
+    const memberships = (await tx.query(
+      `SELECT m.organization_id, o.owner_account_id
+         FROM memberships m JOIN organizations o ON o.id = m.organization_id
+        WHERE m.account_id = $1 AND m.status = 'ACTIVE'
+        ORDER BY m.joined_at, m.id`,
+      [accountId],
+    )) as Array<{ organization_id: string; owner_account_id: string }>;
+    const own: Source = { poolAccountId: accountId, organizationId: null, kind: 'OWNER' };
+    const orgs: Source[] = memberships.map((m) => ({ poolAccountId: m.owner_account_id, organizationId: m.organization_id, kind: 'MEMBER' }));
+    const first = orgs.filter((s) => s.organizationId === preferred);
+    return [...first, own, ...orgs.filter((s) => s.organizationId !== preferred)];
+  }
+
+  private async openLeaseOf(tx: EntityManager, accountId: string, deviceHash: string): Promise<SeatLeaseEntity | null> {
+    return tx
+      .getRepository(SeatLeaseEntity)
+      .createQueryBuilder('l')
+      .where('l.account_id = :accountId AND l.device_hash = :deviceHash AND l.ended_at IS NULL', { accountId, deviceHash })
+      .getOne();
+  }
+
+  private async liveLeasesOfPool(tx: EntityManager, poolAccountId: string, now: Date): Promise<SeatLeaseEntity[]> {
+    return tx
+      .getRepository(SeatLeaseEntity)
+      .createQueryBuilder('l')
+      .where(`l.pool_account_id = :pool AND ${liveSql('l', ':now')}`, { pool: poolAccountId, now })
+      .getMany();
+  }
+
+  private async touch(tx: EntityManager, lease: SeatLeaseEntity, now: Date): Promise<void> {
+    lease.lastHeartbeatAt = now;
+    if (lease.kind === 'MEMBER') lease.lapsesAt = this.lapseFrom(now, lease.reservedUntil);
+    await tx.update(SeatLeaseEntity, { id: lease.id }, { lastHeartbeatAt: now, lapsesAt: lease.lapsesAt });
+  }
+
+  // ---------------------------------------------------------------- heartbeat, release, reservation
+
+  /** The caller's own lease, or NOT_FOUND (also for someone else's). */
+  private async ownLease(tx: EntityManager, session: Session, leaseId: string): Promise<SeatLeaseEntity> {
+    const account = session.requireVerified();
+    if (!UUID.test(leaseId)) throw new AccessError('NOT_FOUND');
+    const lease = await tx.findOneBy(SeatLeaseEntity, { id: leaseId });
+    if (!lease || lease.accountId !== account.id) throw new AccessError('NOT_FOUND');
+    return lease;
+  }
+
+  /**
+   * R4.3: extends a member lease; R4.10: when the pool has shrunk below its live leases, the leases
+   * beyond capacity end now, newest member sessions first. An ended lease answers LEASE_ENDED with
+   * the reason, so that the app warns the user to save.
+   */
+  async heartbeat(session: Session, leaseId: string): Promise<SeatLeaseEntity> {
+    const outcome = await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      const found = await this.ownLease(tx, session, leaseId);
+      await tx.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [found.poolAccountId]);
+      const lease = await tx.findOneByOrFail(SeatLeaseEntity, { id: found.id });
+      const now = this.now;
+      if (!lease.endedAt && !isLive(lease, now)) await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now);
+      else if (!lease.endedAt) await this.reconcileIfOver(tx, lease, now);
+      const current = await tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
+      if (!current.endedAt) await this.touch(tx, current, now);
+      return current;
+    });
+    if (outcome.endedAt) throw new DomainError('LEASE_ENDED', { reason: outcome.endReason!, payload: { lease: outcome } });
+    return outcome;
+  }
+
+  /** Reconciles the lease's pool when its license no longer serves or holds more than its seats. */
+  private async reconcileIfOver(tx: EntityManager, lease: SeatLeaseEntity, now: Date): Promise<void> {
+    const license = await tx.findOneBy(LicenseEntity, { id: lease.licenseId });
+    if (license && isActive(license, now)) {
+      const onLicense = (await tx.query(`SELECT kind FROM seat_leases l WHERE l.license_id = $1 AND ${liveSql('l', '$2')}`, [
+        license.id,
+        now,
+      ])) as Array<{ kind: SeatKindName }>;
+      if (seatsUsed(onLicense) <= license.seats) return;
+    }
+    await this.reconcilePool(tx, lease.poolAccountId, now);
+  }
+
+  /** R4.10 for a whole pool (caller holds the pool lock). */
+  async reconcilePool(tx: EntityManager, poolAccountId: string, now: Date): Promise<string[]> {
+    const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: poolAccountId });
+    const leases = await this.liveLeasesOfPool(tx, poolAccountId, now);
+    const { keep, end } = reconcile(licenses, leases, now);
+    for (const lease of leases) {
+      const target = keep.get(lease.id);
+      if (target && target !== lease.licenseId) await tx.update(SeatLeaseEntity, { id: lease.id }, { licenseId: target });
+    }
+    if (end.length > 0) await endLeases(tx, { ids: end }, 'LICENSE_ENDED', now, { includeOfflineBound: true });
+    return end;
+  }
+
+  /**
+   * R4.3, R4.4, R4.9: the app closes. A member's seat is freed unless reserved for offline use; an
+   * owner's seat is kept so that the owner can work offline. `logout: true` ends either.
+   */
+  async release(session: Session, leaseId: string, logout: boolean): Promise<SeatLeaseEntity> {
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      const lease = await this.ownLease(tx, session, leaseId);
+      const now = this.now;
+      if (lease.endedAt) return lease;
+      if (lease.kind === 'OFFLINE_BOUND') throw new DomainError('OFFLINE_BOUND_SEAT');
+      if (!isLive(lease, now)) {
+        await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now);
+      } else if (logout) {
+        await endLeases(tx, { ids: [lease.id] }, 'LOGGED_OUT', now);
+      } else if (lease.kind === 'MEMBER' && !(lease.reservedUntil && lease.reservedUntil > now)) {
+        await endLeases(tx, { ids: [lease.id] }, 'CLOSED', now);
+      }
+      return tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
+    });
+  }
+
+  /** R4.9: a member keeps this device's seat for 1 to the organization's limit of days. */
+  async reserveOffline(session: Session, leaseId: string, days: number): Promise<SeatLeaseEntity> {
+    const outcome = await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      const lease = await this.ownLease(tx, session, leaseId);
+      const now = this.now;
+      if (!isLive(lease, now)) {
+        if (!lease.endedAt) await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now);
+        return tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
+      }
+      // Owner devices keep their seat anyway (R4.4); reservations are for members' seats.
+      if (lease.kind !== 'MEMBER') throw new DomainError('OFFLINE_NOT_ALLOWED', { reason: 'NOT_A_MEMBER_SEAT' });
+      if (!Number.isInteger(days) || days < 1) throw new DomainError('BAD_USER_INPUT', { reason: 'OFFLINE_DAYS', field: ['input', 'days'] });
+      const org = lease.organizationId ? await tx.findOneBy(OrganizationEntity, { id: lease.organizationId }) : null;
+      const max = org?.maxOfflineDays ?? 30;
+      if (days > max) throw new DomainError('OFFLINE_PERIOD_TOO_LONG', { params: { max }, field: ['input', 'days'] });
+      lease.reservedUntil = addMs(now, days * DAY);
+      lease.lastHeartbeatAt = now;
+      lease.lapsesAt = this.lapseFrom(now, lease.reservedUntil);
+      await tx.update(SeatLeaseEntity, { id: lease.id }, { reservedUntil: lease.reservedUntil, lastHeartbeatAt: now, lapsesAt: lease.lapsesAt });
+      return lease;
+    });
+    if (outcome.endedAt) throw new DomainError('LEASE_ENDED', { reason: outcome.endReason!, payload: { lease: outcome } });
+    return outcome;
+  }
+
+  // ---------------------------------------------------------------- reading
+
+  /** The caller's live leases, newest first. */
+  async myLeases(session: Session): Promise<SeatLeaseEntity[]> {
+    const account = session.requireVerified();
+    return this.deps.ds
+      .getRepository(SeatLeaseEntity)
+      .createQueryBuilder('l')
+      .where(`l.account_id = :id AND ${liveSql('l', ':now')}`, { id: account.id, now: this.now })
+      .orderBy('l.acquired_at', 'DESC')
+      .addOrderBy('l.id', 'ASC')
+      .getMany();
+  }
+
+  /** Live leases on an organization's shared licenses (the caller must have been authorized for the organization). */
+  async activeLeasesOf(org: OrganizationEntity): Promise<SeatLeaseEntity[]> {
+    const now = this.now;
+    const leases = await this.liveLeasesOfPool(this.deps.ds.manager, org.ownerAccountId, now);
+    const licenses = await this.deps.ds.getRepository(LicenseEntity).findBy({ ownerAccountId: org.ownerAccountId });
+    const shared = new Set(licenses.filter((l) => isSharable(l.type)).map((l) => l.id));
+    return leases.filter((l) => shared.has(l.licenseId)).sort((a, b) => a.acquiredAt.getTime() - b.acquiredAt.getTime());
+  }
+
+  /** R4.7, R7.2: an organization's shared seats now. */
+  async usageOf(org: OrganizationEntity): Promise<SeatUsageView> {
+    const now = this.now;
+    const licenses = await this.deps.ds.getRepository(LicenseEntity).findBy({ ownerAccountId: org.ownerAccountId });
+    const leases = await this.liveLeasesOfPool(this.deps.ds.manager, org.ownerAccountId, now);
+    return this.usageFrom(org.id, licenses, leases, 'MEMBER', now);
+  }
+
+  private async usageOfLease(tx: EntityManager, lease: SeatLeaseEntity, now: Date): Promise<SeatUsageView> {
+    const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: lease.poolAccountId });
+    const leases = await this.liveLeasesOfPool(tx, lease.poolAccountId, now);
+    return this.usageFrom(lease.organizationId, licenses, leases, lease.kind, now);
+  }
+
+  /** Seats in use on the licenses that serve this kind of user, counted as the invariant counts them. */
+  private usageFrom(organizationId: string | null, licenses: LicenseEntity[], leases: SeatLeaseEntity[], kind: SeatKindName, now: Date): SeatUsageView {
+    const serving = new Set(servingCandidates(licenses, kind, now).map((l) => l.id));
+    const byLicense = groupByLicense(leases.filter((l) => serving.has(l.licenseId)));
+    const inUse = [...byLicense.values()].reduce((sum, ls) => sum + seatsUsed(ls), 0);
+    const total = capacity(licenses, kind, now);
+    return { organizationId, total, inUse, free: Math.max(0, total - inUse), updatedAt: now };
+  }
+
+  /** R3.4: whether a member holds a live seat of the organization now. */
+  async usingSeat(membership: MembershipEntity): Promise<boolean> {
+    const rows = (await this.deps.ds.query(
+      `SELECT 1 FROM seat_leases l WHERE l.organization_id = $1 AND l.account_id = $2 AND ${liveSql('l', '$3')} LIMIT 1`,
+      [membership.organizationId, membership.accountId, this.now],
+    )) as unknown[];
+    return rows.length > 0;
+  }
+
+  /**
+   * R2.9, R2.10, R7.1: what the app on this device may do. A live lease on the device answers with
+   * its license and that license's owner ("you are using the organization's license"); otherwise
+   * the account's own licenses, then its organizations' shared licenses, say what it could use.
+   */
+  async entitlement(session: Session, deviceId: string): Promise<EntitlementView> {
+    const account = session.requireVerified();
+    const now = this.now;
+    const lease = await this.openLeaseOf(this.deps.ds.manager, account.id, this.checkDevice(deviceId));
+    if (lease && isLive(lease, now)) return this.entitlementOfLease(lease);
+    const own = await this.deps.licenses.entitlement(session, deviceId);
+    if (own.canUse) return own;
+    const sources = await this.sourcesOf(this.deps.ds.manager, account.id, null);
+    for (const source of sources.filter((s) => s.kind === 'MEMBER')) {
+      const licenses = await this.deps.ds.getRepository(LicenseEntity).findBy({ ownerAccountId: source.poolAccountId });
+      const serving = servingCandidates(licenses, 'MEMBER', now)[0];
+      if (serving) return this.viewOf(serving, await this.deps.ds.getRepository(AccountEntity).findOneBy({ id: source.poolAccountId }), now);
+    }
+    return own;
+  }
+
+  async entitlementOfLease(lease: SeatLeaseEntity): Promise<EntitlementView> {
+    const now = this.now;
+    const license = await this.deps.ds.getRepository(LicenseEntity).findOneBy({ id: lease.licenseId });
+    const owner = await this.deps.ds.getRepository(AccountEntity).findOneBy({ id: lease.poolAccountId });
+    if (!license || !isLive(lease, now) || !isActive(license, now)) {
+      return { canUse: false, canSave: false, license, owner, expiresAt: license?.expiresAt ?? null, expiresSoon: false, trialDaysRemaining: null };
+    }
+    return this.viewOf(license, owner, now);
+  }
+
+  private viewOf(license: LicenseEntity, owner: AccountEntity | null, now: Date): EntitlementView {
+    return {
+      canUse: true,
+      canSave: true,
+      license,
+      owner,
+      expiresAt: license.expiresAt,
+      expiresSoon: expiresSoon(license.expiresAt, now),
+      trialDaysRemaining: null,
+    };
+  }
+
+  // ---------------------------------------------------------------- housekeeping
+
+  /** Records TIMED_OUT for leases that lapsed (R4.3); they stopped counting when they lapsed. */
+  async sweepLapsed(): Promise<number> {
+    const result = (await this.deps.ds.query(
+      `UPDATE seat_leases SET ended_at = lapses_at, end_reason = 'TIMED_OUT'
+        WHERE ended_at IS NULL AND lapses_at IS NOT NULL AND lapses_at <= $1`,
+      [this.now],
+    )) as [unknown, number];
+    return result[1] ?? 0;
+  }
+}
+
+function groupByLicense<T extends { licenseId: string }>(leases: T[]): Map<string, T[]> {
+  const map = new Map<string, T[]>();
+  for (const l of leases) map.set(l.licenseId, [...(map.get(l.licenseId) ?? []), l]);
+  return map;
+}
