@@ -5,12 +5,21 @@ export function encodeCursor(values: Array<string | number>): string {
   return Buffer.from(JSON.stringify(values), 'utf8').toString('base64url');
 }
 
-export function decodeCursor(cursor: string | null | undefined, arity: number, field = ['after']): Array<string | number> | undefined {
+export type CursorPart = 'date' | 'uuid' | 'bigint';
+
+const PART_CHECK: Record<CursorPart, (v: unknown) => boolean> = {
+  date: (v) => typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T[\d:.]+Z$/.test(v) && !Number.isNaN(Date.parse(v)),
+  uuid: (v) => typeof v === 'string' && /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(v),
+  bigint: (v) => typeof v === 'string' && /^\d{1,18}$/.test(v),
+};
+
+/** Decodes a cursor whose parts must have the given shapes; anything else is BAD_USER_INPUT, never a database error. */
+export function decodeCursor(cursor: string | null | undefined, parts: CursorPart[], field = ['after']): string[] | undefined {
   if (cursor === null || cursor === undefined || cursor === '') return undefined;
   try {
     const values = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(values) && values.length === arity && values.every((v) => typeof v === 'string' || typeof v === 'number')) {
-      return values as Array<string | number>;
+    if (Array.isArray(values) && values.length === parts.length && values.every((v, i) => PART_CHECK[parts[i]](v))) {
+      return values as string[];
     }
   } catch {
     /* fall through */
