@@ -262,15 +262,43 @@ export class AccountService {
   /** The account and token behind a bearer value, or undefined when unknown, revoked or idle too long (R1.5). */
   async authenticate(raw: string): Promise<{ account: AccountEntity; token: AuthTokenEntity } | undefined> {
     const { ds } = this.deps;
-    const token = await ds.getRepository(AuthTokenEntity).findOneBy({ tokenHash: sha256(raw), revokedAt: IsNull() });
-    if (!token) return undefined;
+    // Every request with a token runs this: one round trip for token and account together.
+    const [row] = (await ds.query(
+      `SELECT t.id AS t_id, t.client AS t_client, t.created_at AS t_created_at, t.last_used_at AS t_last_used_at, a.*
+         FROM auth_tokens t JOIN accounts a ON a.id = t.account_id
+        WHERE t.token_hash = $1 AND t.revoked_at IS NULL`,
+      [sha256(raw)],
+    )) as Array<Record<string, any>>;
+    if (!row) return undefined;
+    const token = ds.getRepository(AuthTokenEntity).create({
+      id: row.t_id,
+      accountId: row.id,
+      tokenHash: sha256(raw),
+      client: row.t_client,
+      createdAt: row.t_created_at,
+      lastUsedAt: row.t_last_used_at,
+      revokedAt: null,
+    });
     const now = this.now;
     if (token.lastUsedAt.getTime() + TOKEN_IDLE_MS[token.client] <= now.getTime()) {
       await ds.getRepository(AuthTokenEntity).update({ id: token.id, revokedAt: IsNull() }, { revokedAt: now });
       return undefined;
     }
-    const account = await ds.getRepository(AccountEntity).findOneBy({ id: token.accountId });
-    if (!account || account.deletedAt) return undefined;
+    if (row.deleted_at) return undefined;
+    const account = ds.getRepository(AccountEntity).create({
+      id: row.id,
+      userId: row.user_id,
+      email: row.email,
+      emailNormalized: row.email_normalized,
+      name: row.name,
+      language: row.language,
+      passwordHash: row.password_hash,
+      emailVerifiedAt: row.email_verified_at,
+      roles: row.roles,
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+      deletedAt: row.deleted_at,
+    });
     if (now.getTime() - token.lastUsedAt.getTime() >= TOUCH_EVERY_MS) {
       await ds.getRepository(AuthTokenEntity).update({ id: token.id }, { lastUsedAt: now });
       token.lastUsedAt = now;

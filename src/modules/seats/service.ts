@@ -14,6 +14,7 @@ import { MembershipEntity, OrganizationEntity } from '../organizations/entities'
 import { capacity, pickLicense, reconcile, seatsUsed, servingCandidates, type SeatKindName } from './allocation';
 import { endLeases } from './ending';
 import { isLive, liveSql, SeatLeaseEntity } from './entities';
+import { HEARTBEAT_FAST_SQL, leaseFields, returningRows } from './sql';
 
 export interface SeatServiceDeps {
   ds: DataSource;
@@ -41,6 +42,11 @@ interface Source {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SEAT_LOCK_NAMESPACE = 7_100_020;
+/**
+ * A heartbeat extends a lease without the pool lock only while the lease lies this far from
+ * lapsing: an acquire that counted it as lapsed would need a clock this far ahead.
+ */
+const LOCK_FREE_MARGIN_MS = 5 * 60 * SECOND;
 
 export class SeatService {
   constructor(private readonly deps: SeatServiceDeps) {}
@@ -90,6 +96,15 @@ export class SeatService {
       // R4.2: a live lease of this account on this device (in any pool) is the answer.
       const existing = await this.openLeaseOf(tx, account.id, deviceHash);
       if (existing && isLive(existing, now)) {
+        // Near its lapse, a concurrent acquire may be counting it as gone: touch it under the pool lock.
+        if (existing.lapsesAt && existing.lapsesAt.getTime() <= now.getTime() + LOCK_FREE_MARGIN_MS) {
+          await tx.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [existing.poolAccountId]);
+          const fresh = await tx.findOneByOrFail(SeatLeaseEntity, { id: existing.id });
+          if (!isLive(fresh, now)) {
+            await endLeases(tx, { ids: [fresh.id] }, 'TIMED_OUT', now);
+            return { ok: false, error: new DomainError('LEASE_ENDED', { reason: 'TIMED_OUT' }) };
+          }
+        }
         await this.touch(tx, existing, now);
         return { ok: true, lease: existing, seatUsage: await this.usageOfLease(tx, existing, now) };
       }
@@ -108,23 +123,26 @@ export class SeatService {
 
       const sources = await this.sourcesOf(tx, account.id, input.organizationId ?? null);
       if (input.organizationId && !sources.some((s) => s.organizationId === input.organizationId)) throw new AccessError('NOT_FOUND');
-      const poolIds = [...new Set(sources.map((s) => s.poolAccountId))].sort();
-      if (poolIds.length > 0) await tx.query('SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [poolIds]);
-      if (takenOver.length > 0) await endLeases(tx, { ids: takenOver }, 'TAKEN_OVER', now);
-
+      // Which sources can serve this platform at all (read before locking: licenses change rarely,
+      // and a pool that shrinks meanwhile is R4.10's to settle at the next heartbeat).
       let anyLicense = false;
-      let platformCovered = false;
-      let exhausted: SeatUsageView | undefined;
+      const usable: Array<Source & { licenses: LicenseEntity[]; candidates: LicenseEntity[] }> = [];
       for (const source of sources) {
         const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: source.poolAccountId });
         const candidates = servingCandidates(licenses, source.kind, now);
         if (candidates.length === 0) continue;
         anyLicense = true;
-        if (!candidates.some((l) => l.platforms.includes(input.platform))) continue;
-        platformCovered = true;
+        if (candidates.some((l) => l.platforms.includes(input.platform))) usable.push({ ...source, licenses, candidates });
+      }
+      if (takenOver.length > 0) await endLeases(tx, { ids: takenOver }, 'TAKEN_OVER', now);
+      const poolIds = [...new Set(usable.map((s) => s.poolAccountId))].sort();
+      if (poolIds.length > 0) await tx.query('SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [poolIds]);
+
+      let exhausted: SeatUsageView | undefined;
+      for (const source of usable) {
+        const { licenses, candidates } = source;
         const leases = await this.liveLeasesOfPool(tx, source.poolAccountId, now);
-        const byLicense = groupByLicense(leases);
-        const license = pickLicense(candidates, byLicense, source.kind, input.platform);
+        const license = pickLicense(candidates, groupByLicense(leases), source.kind, input.platform);
         if (!license) {
           exhausted ??= this.usageFrom(source.organizationId, licenses, leases, source.kind, now);
           continue;
@@ -150,7 +168,7 @@ export class SeatService {
         return { ok: true, lease, seatUsage: usage };
       }
       if (!anyLicense) return { ok: false, error: new DomainError('NO_LICENSE') };
-      if (!platformCovered) return { ok: false, error: new DomainError('PLATFORM_NOT_LICENSED', { field: ['input', 'platform'] }) };
+      if (usable.length === 0) return { ok: false, error: new DomainError('PLATFORM_NOT_LICENSED', { field: ['input', 'platform'] }) };
       const usage = exhausted!;
       return {
         ok: false,
@@ -218,6 +236,13 @@ export class SeatService {
    * the reason, so that the app warns the user to save.
    */
   async heartbeat(session: Session, leaseId: string): Promise<SeatLeaseEntity> {
+    const account = session.requireVerified();
+    if (!UUID.test(leaseId)) throw new AccessError('NOT_FOUND');
+    const now = this.now;
+    const fast = returningRows(
+      await this.deps.ds.query(HEARTBEAT_FAST_SQL, [leaseId, account.id, now, this.lapseFrom(now, null), addMs(now, LOCK_FREE_MARGIN_MS)]),
+    );
+    if (fast.length === 1) return this.deps.ds.getRepository(SeatLeaseEntity).create(leaseFields(fast[0]));
     const outcome = await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
       const found = await this.ownLease(tx, session, leaseId);
       await tx.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [found.poolAccountId]);

@@ -1,0 +1,58 @@
+/**
+ * The hand-written SQL of the seat hot paths, kept in one place (architecture.md: "Hot paths may
+ * use hand-written SQL"). The seat arithmetic here must match allocation.ts: member leases take a
+ * seat each, owner devices (OWNER, OFFLINE_BOUND) one seat per two.
+ */
+
+/** Used seats of license `l`, counting leases live at `$now`. */
+export function usedSeatsSql(licenseAlias: string, nowParam: string): string {
+  return `(SELECT count(*) FILTER (WHERE x.kind = 'MEMBER') + ceil(count(*) FILTER (WHERE x.kind <> 'MEMBER') / 2.0)
+             FROM seat_leases x
+            WHERE x.license_id = ${licenseAlias}.id AND x.ended_at IS NULL AND (x.lapses_at IS NULL OR x.lapses_at > ${nowParam}))`;
+}
+
+/**
+ * A heartbeat without the pool lock, in one statement: it extends the caller's lease only while
+ * the lease is live and not about to lapse ($5: now plus a safety margin, so that no concurrent
+ * acquire can have counted it as lapsed), and its license is active and within its seats.
+ * No row back: take the locked path.
+ * $1 lease, $2 account, $3 now, $4 lapse by heartbeat, $5 now + margin.
+ */
+export const HEARTBEAT_FAST_SQL = `
+  UPDATE seat_leases s
+     SET last_heartbeat_at = $3,
+         lapses_at = CASE WHEN s.kind = 'MEMBER' THEN GREATEST($4::timestamptz, s.reserved_until) END
+    FROM licenses l
+   WHERE s.id = $1 AND s.account_id = $2 AND s.ended_at IS NULL
+     AND (s.lapses_at IS NULL OR s.lapses_at > $5)
+     AND l.id = s.license_id AND l.revoked_at IS NULL AND (l.expires_at IS NULL OR l.expires_at > $3)
+     AND ${usedSeatsSql('l', '$3')} <= l.seats
+  RETURNING s.*`;
+
+/** A seat_leases row (snake_case) as the entity's fields. */
+export function leaseFields(row: Record<string, any>) {
+  return {
+    id: row.id as string,
+    accountId: row.account_id as string | null,
+    poolAccountId: row.pool_account_id as string,
+    organizationId: row.organization_id as string | null,
+    licenseId: row.license_id as string,
+    deviceHash: row.device_hash as string,
+    platform: row.platform,
+    kind: row.kind,
+    acquiredAt: row.acquired_at as Date,
+    lastHeartbeatAt: row.last_heartbeat_at as Date,
+    reservedUntil: row.reserved_until as Date | null,
+    lapsesAt: row.lapses_at as Date | null,
+    endedAt: row.ended_at as Date | null,
+    endReason: row.end_reason,
+  };
+}
+
+/** Rows of an `UPDATE … RETURNING` through TypeORM's postgres driver (it answers `[rows, count]`). */
+export function returningRows(result: unknown): Array<Record<string, any>> {
+  if (Array.isArray(result) && result.length === 2 && Array.isArray(result[0]) && typeof result[1] === 'number') {
+    return result[0] as Array<Record<string, any>>;
+  }
+  return result as Array<Record<string, any>>;
+}
