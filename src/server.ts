@@ -20,6 +20,7 @@ import { systemResolvers } from './modules/system/resolvers';
 import { licenseResolvers } from './modules/licenses/resolvers';
 import { organizationResolvers } from './modules/organizations/resolvers';
 import { seatResolvers } from './modules/seats/resolvers';
+import { trialResolvers } from './modules/trials/resolvers';
 import { pageRoutes } from './modules/pages/routes';
 import { resolveAppSecret } from './platform/app-secret';
 import { Session } from './platform/auth/session';
@@ -80,7 +81,7 @@ export function buildSchema(): GraphQLSchema {
     typeDefs: loadTypeDefs(),
     resolvers: [
       { DateTime: DateTimeResolver, EmailAddress: EmailAddressResolver },
-      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, seatResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
+      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, seatResolvers, trialResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
     ],
   });
 }

@@ -5,6 +5,7 @@ import { AccountService } from './modules/accounts/service';
 import { LicenseService } from './modules/licenses/service';
 import { OrganizationService } from './modules/organizations/service';
 import { SeatService } from './modules/seats/service';
+import { TrialService } from './modules/trials/service';
 import { SystemService } from './modules/system/service';
 import type { Clock } from './platform/clock';
 import type { Loaders } from './platform/context';
@@ -18,6 +19,7 @@ export interface Services {
   licenses: LicenseService;
   organizations: OrganizationService;
   seats: SeatService;
+  trials: TrialService;
   system: SystemService;
 }
 
@@ -36,6 +38,7 @@ export function createServices(deps: ServiceDeps): Services {
   const licenses = new LicenseService(common);
   const organizations = new OrganizationService(common);
   licenses.acceptInvitesWith((session, code) => organizations.join(session, code));
+  const trials = new TrialService({ ds: deps.ds, clock: deps.clock, logger: deps.logger, licenses });
   const seats = new SeatService({
     ds: deps.ds,
     clock: deps.clock,
@@ -44,12 +47,14 @@ export function createServices(deps: ServiceDeps): Services {
     seatTimeoutSeconds: deps.config.seatTimeoutSeconds,
     heartbeatIntervalSeconds: deps.config.heartbeatIntervalSeconds,
     licenses,
+    trials,
   });
   return {
     accounts: new AccountService(common),
     licenses,
     organizations,
     seats,
+    trials,
     system: new SystemService(deps.clock),
   };
 }

@@ -204,6 +204,29 @@ export class LicenseService {
     return existing;
   }
 
+  /** A license created straight into an account (trials, R5.1), inside the caller's transaction. */
+  async createOwned(
+    tx: EntityManager,
+    owner: AccountEntity,
+    facts: { type: LicenseTypeName; seats: number; platforms: PlatformName[]; expiresAt: Date | null; orderReference: string },
+  ): Promise<LicenseEntity> {
+    const now = this.now;
+    const license = tx.create(LicenseEntity, {
+      id: randomUUID(),
+      licenseId: await this.freeLicenseId(tx),
+      key: generateLicenseKey(),
+      ...facts,
+      purchaserEmail: owner.email,
+      language: owner.language,
+      ownerAccountId: owner.id,
+      redeemedAt: now,
+      revokedAt: null,
+      createdAt: now,
+    });
+    await tx.insert(LicenseEntity, license);
+    return license;
+  }
+
   private async freeLicenseId(tx: EntityManager): Promise<string> {
     for (;;) {
       const candidate = newPublicId('L');

@@ -49,6 +49,13 @@ export class SeatLeaseEntity {
 
   @Column({ name: 'end_reason', type: 'text', nullable: true })
   endReason!: LeaseEndReasonName | null;
+
+  /** For an offline-bound seat (R6): the request's nonce and when the response was issued. */
+  @Column({ name: 'offline_nonce', type: 'text', nullable: true })
+  offlineNonce!: string | null;
+
+  @Column({ name: 'offline_issued_at', type: 'timestamptz', nullable: true })
+  offlineIssuedAt!: Date | null;
 }
 
 export const seatEntities = [SeatLeaseEntity];

@@ -10,6 +10,7 @@ import { AccountEntity } from '../accounts/entities';
 import { LicenseEntity, type PlatformName } from '../licenses/entities';
 import { expiresSoon, isActive, isSharable } from '../licenses/rules';
 import type { EntitlementView, LicenseService } from '../licenses/service';
+import type { TrialService } from '../trials/service';
 import { MembershipEntity, OrganizationEntity } from '../organizations/entities';
 import { capacity, pickLicense, reconcile, seatsUsed, servingCandidates, type SeatKindName } from './allocation';
 import { endLeases } from './ending';
@@ -24,6 +25,7 @@ export interface SeatServiceDeps {
   seatTimeoutSeconds: number;
   heartbeatIntervalSeconds: number;
   licenses: LicenseService;
+  trials: TrialService;
 }
 
 export interface SeatUsageView {
@@ -85,28 +87,38 @@ export class SeatService {
   async acquire(
     session: Session,
     input: { deviceId: string; platform: PlatformName; organizationId?: string | null; takeover?: boolean | null },
+    attempt = 1,
   ): Promise<{ lease: SeatLeaseEntity; seatUsage: SeatUsageView }> {
     const account = session.requireVerified();
     const deviceHash = this.checkDevice(input.deviceId);
     if (input.organizationId && !UUID.test(input.organizationId)) throw new AccessError('NOT_FOUND');
-    type Outcome = { ok: true; lease: SeatLeaseEntity; seatUsage: SeatUsageView } | { ok: false; error: DomainError };
+    type Outcome =
+      | { ok: true; lease: SeatLeaseEntity; seatUsage: SeatUsageView }
+      | { ok: false; error: DomainError; retry?: undefined }
+      | { ok: false; retry: true; error?: undefined };
     const outcome = await inTransaction<Outcome>(this.deps.ds, this.deps.logger, async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SEAT_LOCK_NAMESPACE, account.id]);
       const now = this.now;
       // R4.2: a live lease of this account on this device (in any pool) is the answer.
       const existing = await this.openLeaseOf(tx, account.id, deviceHash);
       if (existing && isLive(existing, now)) {
-        // Near its lapse, a concurrent acquire may be counting it as gone: touch it under the pool lock.
-        if (existing.lapsesAt && existing.lapsesAt.getTime() <= now.getTime() + LOCK_FREE_MARGIN_MS) {
-          await tx.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [existing.poolAccountId]);
-          const fresh = await tx.findOneByOrFail(SeatLeaseEntity, { id: existing.id });
-          if (!isLive(fresh, now)) {
-            await endLeases(tx, { ids: [fresh.id] }, 'TIMED_OUT', now);
-            return { ok: false, error: new DomainError('LEASE_ENDED', { reason: 'TIMED_OUT' }) };
-          }
+        // A restart or a retry. Under the pool lock (the lease may be near its lapse, or its pool may
+        // have shrunk, R4.10), the lease is checked and kept, or ended and the acquire starts over.
+        await tx.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [existing.poolAccountId]);
+        const fresh = await tx.findOneByOrFail(SeatLeaseEntity, { id: existing.id });
+        if (!isLive(fresh, now)) {
+          if (!fresh.endedAt) await endLeases(tx, { ids: [fresh.id] }, 'TIMED_OUT', now);
+          return { ok: false, retry: true };
         }
-        await this.touch(tx, existing, now);
-        return { ok: true, lease: existing, seatUsage: await this.usageOfLease(tx, existing, now) };
+        await this.reconcileIfOver(tx, fresh, now);
+        const kept = await tx.findOneByOrFail(SeatLeaseEntity, { id: existing.id });
+        if (kept.endedAt) return { ok: false, retry: true };
+        if ((await this.trialDay(tx, kept.licenseId, now)) === 'OVER') {
+          await endLeases(tx, { ids: [kept.id] }, 'LICENSE_ENDED', now);
+          return { ok: false, retry: true };
+        }
+        await this.touch(tx, kept, now);
+        return { ok: true, lease: kept, seatUsage: await this.usageOfLease(tx, kept, now) };
       }
       if (existing) await endLeases(tx, { ids: [existing.id] }, 'TIMED_OUT', now);
 
@@ -162,12 +174,19 @@ export class SeatService {
           lapsesAt: source.kind === 'MEMBER' ? this.lapseFrom(now, null) : null,
           endedAt: null,
           endReason: null,
+          offlineNonce: null,
+          offlineIssuedAt: null,
         });
+        // R5.3: starting the app on a trial uses an active day (outside an open window).
+        if ((await this.trialDay(tx, license.id, now)) === 'OVER') return { ok: false, error: new DomainError('TRIAL_EXPIRED') };
         await tx.insert(SeatLeaseEntity, lease);
         const usage = this.usageFrom(source.organizationId, licenses, [...leases, lease], source.kind, now);
         return { ok: true, lease, seatUsage: usage };
       }
-      if (!anyLicense) return { ok: false, error: new DomainError('NO_LICENSE') };
+      if (!anyLicense) {
+        const trialOver = await this.deps.trials.onlyExpiredTrials(tx, account.id, now);
+        return { ok: false, error: new DomainError(trialOver ? 'TRIAL_EXPIRED' : 'NO_LICENSE') };
+      }
       if (usable.length === 0) return { ok: false, error: new DomainError('PLATFORM_NOT_LICENSED', { field: ['input', 'platform'] }) };
       const usage = exhausted!;
       return {
@@ -175,7 +194,9 @@ export class SeatService {
         error: new DomainError('SEATS_EXHAUSTED', { params: { inUse: usage.inUse, total: usage.total }, payload: { seatUsage: usage } }),
       };
     });
-    if (!outcome.ok) throw outcome.error;
+    // The device's lease ended just now (lapsed, pool shrank, trial over): acquire afresh, once.
+    if (!outcome.ok && outcome.retry) return attempt < 2 ? this.acquire(session, input, attempt + 1) : Promise.reject(new DomainError('NO_LICENSE'));
+    if (!outcome.ok) throw outcome.error!;
     return outcome;
   }
 
@@ -195,6 +216,14 @@ export class SeatService {
     const orgs: Source[] = memberships.map((m) => ({ poolAccountId: m.owner_account_id, organizationId: m.organization_id, kind: 'MEMBER' }));
     const first = orgs.filter((s) => s.organizationId === preferred);
     return [...first, own, ...orgs.filter((s) => s.organizationId !== preferred)];
+  }
+
+  /** R5.3 for a seat on a trial license; anything else is unaffected. */
+  private async trialDay(tx: EntityManager, licenseId: string, now: Date): Promise<'INSIDE_WINDOW' | 'USED_DAY' | 'OVER' | 'NOT_A_TRIAL'> {
+    const license = await tx.findOneBy(LicenseEntity, { id: licenseId });
+    if (license?.type !== 'TRIAL') return 'NOT_A_TRIAL';
+    if (!isActive(license, now)) return 'OVER';
+    return this.deps.trials.useActiveDay(tx, licenseId, now);
   }
 
   private async openLeaseOf(tx: EntityManager, accountId: string, deviceHash: string): Promise<SeatLeaseEntity | null> {
@@ -249,7 +278,14 @@ export class SeatService {
       const lease = await tx.findOneByOrFail(SeatLeaseEntity, { id: found.id });
       const now = this.now;
       if (!lease.endedAt && !isLive(lease, now)) await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now);
-      else if (!lease.endedAt) await this.reconcileIfOver(tx, lease, now);
+      else if (!lease.endedAt) {
+        await this.reconcileIfOver(tx, lease, now);
+        const still = await tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
+        // R5.3: a heartbeat after the trial's window has closed uses the next active day.
+        if (!still.endedAt && (await this.trialDay(tx, still.licenseId, now)) === 'OVER') {
+          await endLeases(tx, { ids: [still.id] }, 'LICENSE_ENDED', now);
+        }
+      }
       const current = await tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
       if (!current.endedAt) await this.touch(tx, current, now);
       return current;
@@ -314,6 +350,8 @@ export class SeatService {
         if (!lease.endedAt) await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now);
         return tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
       }
+      const license = await tx.findOneBy(LicenseEntity, { id: lease.licenseId });
+      if (license?.type === 'TRIAL') throw new DomainError('OFFLINE_NOT_ALLOWED', { reason: 'TRIAL' }); // R5.4
       // Owner devices keep their seat anyway (R4.4); reservations are for members' seats.
       if (lease.kind !== 'MEMBER') throw new DomainError('OFFLINE_NOT_ALLOWED', { reason: 'NOT_A_MEMBER_SEAT' });
       if (!Number.isInteger(days) || days < 1) throw new DomainError('BAD_USER_INPUT', { reason: 'OFFLINE_DAYS', field: ['input', 'days'] });
@@ -396,7 +434,7 @@ export class SeatService {
     const lease = await this.openLeaseOf(this.deps.ds.manager, account.id, this.checkDevice(deviceId));
     if (lease && isLive(lease, now)) return this.entitlementOfLease(lease);
     const own = await this.deps.licenses.entitlement(session, deviceId);
-    if (own.canUse) return own;
+    if (own.canUse) return own.license ? this.viewOf(own.license, own.owner, now) : own;
     const sources = await this.sourcesOf(this.deps.ds.manager, account.id, null);
     for (const source of sources.filter((s) => s.kind === 'MEMBER')) {
       const licenses = await this.deps.ds.getRepository(LicenseEntity).findBy({ ownerAccountId: source.poolAccountId });
@@ -416,7 +454,7 @@ export class SeatService {
     return this.viewOf(license, owner, now);
   }
 
-  private viewOf(license: LicenseEntity, owner: AccountEntity | null, now: Date): EntitlementView {
+  private async viewOf(license: LicenseEntity, owner: AccountEntity | null, now: Date): Promise<EntitlementView> {
     return {
       canUse: true,
       canSave: true,
@@ -424,7 +462,7 @@ export class SeatService {
       owner,
       expiresAt: license.expiresAt,
       expiresSoon: expiresSoon(license.expiresAt, now),
-      trialDaysRemaining: null,
+      trialDaysRemaining: license.type === 'TRIAL' ? await this.deps.trials.daysRemaining(license.id) : null,
     };
   }
 

@@ -14,7 +14,8 @@ export function usedSeatsSql(licenseAlias: string, nowParam: string): string {
 /**
  * A heartbeat without the pool lock, in one statement: it extends the caller's lease only while
  * the lease is live and not about to lapse ($5: now plus a safety margin, so that no concurrent
- * acquire can have counted it as lapsed), and its license is active and within its seats.
+ * acquire can have counted it as lapsed), and its license is active, within its seats, and not a
+ * trial (a trial's heartbeat may use up an active day, R5.3).
  * No row back: take the locked path.
  * $1 lease, $2 account, $3 now, $4 lapse by heartbeat, $5 now + margin.
  */
@@ -25,7 +26,7 @@ export const HEARTBEAT_FAST_SQL = `
     FROM licenses l
    WHERE s.id = $1 AND s.account_id = $2 AND s.ended_at IS NULL
      AND (s.lapses_at IS NULL OR s.lapses_at > $5)
-     AND l.id = s.license_id AND l.revoked_at IS NULL AND (l.expires_at IS NULL OR l.expires_at > $3)
+     AND l.id = s.license_id AND l.type <> 'TRIAL' AND l.revoked_at IS NULL AND (l.expires_at IS NULL OR l.expires_at > $3)
      AND ${usedSeatsSql('l', '$3')} <= l.seats
   RETURNING s.*`;
 
@@ -46,6 +47,8 @@ export function leaseFields(row: Record<string, any>) {
     lapsesAt: row.lapses_at as Date | null,
     endedAt: row.ended_at as Date | null,
     endReason: row.end_reason,
+    offlineNonce: (row.offline_nonce ?? null) as string | null,
+    offlineIssuedAt: (row.offline_issued_at ?? null) as Date | null,
   };
 }
 

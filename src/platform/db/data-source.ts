@@ -5,9 +5,10 @@ import { accountEntities } from '../../modules/accounts/entities';
 import { licenseEntities } from '../../modules/licenses/entities';
 import { organizationEntities } from '../../modules/organizations/entities';
 import { seatEntities } from '../../modules/seats/entities';
+import { trialEntities } from '../../modules/trials/entities';
 import type { Logger } from '../logger';
 
-export const entities = [...accountEntities, ...licenseEntities, ...organizationEntities, ...seatEntities];
+export const entities = [...accountEntities, ...licenseEntities, ...organizationEntities, ...seatEntities, ...trialEntities];
 
 export function createDataSource(url: string, poolSize: number): DataSource {
   return new DataSource({

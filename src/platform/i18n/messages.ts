@@ -275,6 +275,26 @@ export const reasonMessages: Record<string, Localized> = {
     DE: 'Ihre eigene Lizenz behält diesen Platz, wenn Sie die App schließen; eine Reservierung ist nicht nötig.',
     ES: 'Su propia licencia conserva este puesto al cerrar la aplicación; no hace falta reservarlo.',
   },
+  'TRIAL_NOT_ALLOWED.HAS_LICENSE': {
+    EN: 'You already hold a license, so a trial is not needed.',
+    DE: 'Sie besitzen bereits eine Lizenz; eine Testversion ist nicht nötig.',
+    ES: 'Ya tiene una licencia; no necesita una prueba.',
+  },
+  'TRIAL_NOT_ALLOWED.ACTIVE_TRIAL': {
+    EN: 'Your trial is still running.',
+    DE: 'Ihre Testphase läuft noch.',
+    ES: 'Su período de prueba sigue activo.',
+  },
+  'TRIAL_NOT_ALLOWED.RECENT_TRIAL': {
+    EN: 'You had a trial within the last year. Another one is possible 365 days after the last.',
+    DE: 'Sie hatten im letzten Jahr bereits eine Testversion. Eine weitere ist 365 Tage nach der letzten möglich.',
+    ES: 'Tuvo una prueba en el último año. Otra es posible 365 días después de la anterior.',
+  },
+  'OFFLINE_NOT_ALLOWED.TRIAL': {
+    EN: 'A trial needs the connection to the license server: no offline use.',
+    DE: 'Eine Testversion braucht die Verbindung zum Lizenzserver: keine Offline-Nutzung.',
+    ES: 'Una prueba necesita la conexión con el servidor de licencias: sin uso sin conexión.',
+  },
   'LEASE_ENDED.TIMED_OUT': {
     EN: 'Your seat was freed because the app did not report for too long. Please save your work and restart.',
     DE: 'Ihr Platz wurde freigegeben, weil sich die App zu lange nicht gemeldet hat. Bitte speichern Sie und starten Sie neu.',
