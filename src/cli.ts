@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config';
 import { AccountService } from './modules/accounts/service';
+import { runOfflineCommand } from './offline/cli';
 import { Clock } from './platform/clock';
 import { migrate, poolOf } from './platform/db/data-source';
 import { RateLimits } from './platform/rate-limit';
@@ -16,6 +17,10 @@ Commands:
   serve                 start the server (the same as npm start)
   migrate               apply pending database migrations and exit
   grant-support <email> give the account with this email the support role (R8)
+  offline-request --device <id> --platform <WINDOWS|MAC> --user <A-XXX-XXX> --out <request.html> [--server-url <URL>]
+                        write an offline request file for an air-gapped computer (R6)
+  offline-verify --response <response.lic> --public-key <file> --device <id> [--nonce <nonce>] [--user <A-XXX-XXX>]
+                        check an offline response file with the server's public key (R6)
 
 The database is DATABASE_URL, or the embedded PostgreSQL under DATA_DIR (default ./.data);
 the command line finds an embedded database that a running server started and uses it.`;
@@ -72,6 +77,10 @@ async function main(argv: string[]): Promise<number> {
   if (!command || command === 'help' || command === '--help' || command === '-h') {
     process.stdout.write(USAGE + '\n');
     return command ? 0 : 2;
+  }
+  // The app-side offline commands need no server configuration (they run on the app's side).
+  if (command === 'offline-request' || command === 'offline-verify') {
+    return runOfflineCommand(command, args, { stdout: process.stdout, stderr: process.stderr });
   }
   const config = loadConfig();
   // One-off commands log to stderr, so that their stdout holds only their answer.

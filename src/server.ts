@@ -21,6 +21,7 @@ import { licenseResolvers } from './modules/licenses/resolvers';
 import { organizationResolvers } from './modules/organizations/resolvers';
 import { seatResolvers } from './modules/seats/resolvers';
 import { trialResolvers } from './modules/trials/resolvers';
+import { offlineResolvers } from './modules/offline/resolvers';
 import { pageRoutes } from './modules/pages/routes';
 import { resolveAppSecret } from './platform/app-secret';
 import { Session } from './platform/auth/session';
@@ -81,7 +82,7 @@ export function buildSchema(): GraphQLSchema {
     typeDefs: loadTypeDefs(),
     resolvers: [
       { DateTime: DateTimeResolver, EmailAddress: EmailAddressResolver },
-      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, seatResolvers, trialResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
+      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, seatResolvers, trialResolvers, offlineResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
     ],
   });
 }
@@ -255,7 +256,14 @@ export async function startServer(requested: Config, options: { logger?: Logger 
     res.set('Content-Type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });
-  app.use(pageRoutes(services));
+  app.get('/.well-known/offline-signing-key', async (_req, res, next) => {
+    try {
+      res.type('application/json').set('Cache-Control', 'public, max-age=3600').send(await services.offline.publicKeyDocument());
+    } catch (err) {
+      next(err);
+    }
+  });
+  app.use(pageRoutes(services, (req) => keyedHash(appSecret, 'ip', clientIp(req, config.trustProxy) ?? 'unknown')));
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),

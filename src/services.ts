@@ -6,6 +6,8 @@ import { LicenseService } from './modules/licenses/service';
 import { OrganizationService } from './modules/organizations/service';
 import { SeatService } from './modules/seats/service';
 import { TrialService } from './modules/trials/service';
+import { OfflineSigningKeys } from './modules/offline/keys';
+import { OfflineService } from './modules/offline/service';
 import { SystemService } from './modules/system/service';
 import type { Clock } from './platform/clock';
 import type { Loaders } from './platform/context';
@@ -20,6 +22,7 @@ export interface Services {
   organizations: OrganizationService;
   seats: SeatService;
   trials: TrialService;
+  offline: OfflineService;
   system: SystemService;
 }
 
@@ -55,6 +58,7 @@ export function createServices(deps: ServiceDeps): Services {
     organizations,
     seats,
     trials,
+    offline: new OfflineService({ seats, keys: new OfflineSigningKeys(deps.ds, deps.appSecret, deps.clock), clock: deps.clock }),
     system: new SystemService(deps.clock),
   };
 }

@@ -2,6 +2,8 @@ import express, { type Router } from 'express';
 import { DomainError } from '../../platform/errors';
 import { negotiateLanguage, userErrorMessage, type Lang } from '../../platform/i18n';
 import type { Services } from '../../services';
+import { Session } from '../../platform/auth/session';
+import { parseOfflineRequest } from '../../offline/request';
 
 /**
  * The pages that emailed links lead to (R1.3, R1.7). A GET only shows a form; the change happens on
@@ -52,9 +54,42 @@ input,button{font:inherit;padding:.4rem .6rem}label{display:block;margin:.8rem 0
 <body><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 }
 
-export function pageRoutes(services: Services): Router {
+const OFFLINE_TEXT: Record<Lang, Record<string, string>> = {
+  EN: {
+    title: 'Activate an offline computer',
+    intro: 'A computer without internet access asks to use your license. Log in to confirm; you then download a response file to carry back to that computer.',
+    user: 'Account',
+    platform: 'Platform',
+    email: 'Email address',
+    password: 'Password',
+    confirm: 'Log in and create the response file',
+    bad: 'This request is not valid. Please create a new request file in the app.',
+  },
+  DE: {
+    title: 'Offline-Computer aktivieren',
+    intro: 'Ein Computer ohne Internetzugang möchte Ihre Lizenz nutzen. Melden Sie sich zur Bestätigung an; danach laden Sie eine Antwortdatei herunter und bringen sie zu diesem Computer.',
+    user: 'Konto',
+    platform: 'Plattform',
+    email: 'E-Mail-Adresse',
+    password: 'Passwort',
+    confirm: 'Anmelden und Antwortdatei erstellen',
+    bad: 'Diese Anfrage ist ungültig. Bitte erstellen Sie in der App eine neue Anfragedatei.',
+  },
+  ES: {
+    title: 'Activar un ordenador sin conexión',
+    intro: 'Un ordenador sin acceso a internet solicita usar su licencia. Inicie sesión para confirmar; después descargue un archivo de respuesta y llévelo a ese ordenador.',
+    user: 'Cuenta',
+    platform: 'Plataforma',
+    email: 'Dirección de correo',
+    password: 'Contraseña',
+    confirm: 'Iniciar sesión y crear el archivo de respuesta',
+    bad: 'Esta solicitud no es válida. Cree un nuevo archivo de solicitud en la aplicación.',
+  },
+};
+
+export function pageRoutes(services: Services, ipHashOf: (req: express.Request) => string): Router {
   const router = express.Router();
-  router.use(['/verify-email', '/reset-password'], (_req, res, next) => {
+  router.use(['/verify-email', '/reset-password', '/offline'], (_req, res, next) => {
     res.set({
       'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
       'Referrer-Policy': 'no-referrer',
@@ -126,6 +161,60 @@ export function pageRoutes(services: Services): Router {
     } catch (err) {
       try {
         res.status(400).type('html').send(resetForm(lang, token, failure(lang, err)));
+      } catch (e) {
+        next(e);
+      }
+    }
+  });
+  // R6.2–R6.3: where the request file leads. Logging in here uses the same login rules (R1.6)
+  // and the token made for it is revoked as soon as the response file is made.
+  const offlineForm = (lang: Lang, request: string, error = '') => {
+    const t = OFFLINE_TEXT[lang];
+    let details = '';
+    try {
+      const parsed = parseOfflineRequest(request);
+      details = `<p>${t.user}: <strong>${escapeHtml(parsed.userId)}</strong><br>${t.platform}: ${escapeHtml(parsed.platform)}</p>`;
+    } catch {
+      return page(lang, t.title, `<p class="error">${t.bad}</p>`);
+    }
+    return page(
+      lang,
+      t.title,
+      `<p>${t.intro}</p>${details}${error}<form method="post" action="/offline"><input type="hidden" name="request" value="${escapeHtml(request)}">
+<label for="email">${t.email}</label><input id="email" type="email" name="email" autocomplete="username" required>
+<label for="password">${t.password}</label><input id="password" type="password" name="password" autocomplete="current-password" required>
+<p><button type="submit">${t.confirm}</button></p></form>`,
+    );
+  };
+
+  router.get('/offline', (req, res) => {
+    const lang = langOf(req);
+    const request = typeof req.query.request === 'string' ? req.query.request : '';
+    const html = offlineForm(lang, request);
+    res.status(html.includes('class="error"') ? 400 : 200).type('html').send(html);
+  });
+
+  router.post('/offline', form, async (req, res, next) => {
+    const lang = langOf(req);
+    const body = req.body as Record<string, unknown>;
+    const request = typeof body?.request === 'string' ? body.request : '';
+    const email = typeof body?.email === 'string' ? body.email : '';
+    const password = typeof body?.password === 'string' ? body.password : '';
+    let token: string | undefined;
+    try {
+      token = (await services.accounts.login({ email, password, client: 'WEB' }, ipHashOf(req))).token;
+      const found = await services.accounts.authenticate(token);
+      const session = new Session({ kind: 'account', account: found!.account, tokenId: found!.token.id, client: 'WEB' });
+      const { responseFile } = await services.offline.validate(session, request);
+      await services.accounts.logout(session);
+      res.set('Content-Disposition', 'attachment; filename="response.lic"').type('application/json').send(responseFile);
+    } catch (err) {
+      try {
+        if (token) {
+          const found = await services.accounts.authenticate(token);
+          if (found) await services.accounts.logout(new Session({ kind: 'account', account: found.account, tokenId: found.token.id, client: 'WEB' }));
+        }
+        res.status(400).type('html').send(offlineForm(lang, request, failure(lang, err)));
       } catch (e) {
         next(e);
       }

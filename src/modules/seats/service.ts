@@ -8,7 +8,7 @@ import { AccessError, DomainError } from '../../platform/errors';
 import type { Logger } from '../../platform/logger';
 import { AccountEntity } from '../accounts/entities';
 import { LicenseEntity, type PlatformName } from '../licenses/entities';
-import { expiresSoon, isActive, isSharable } from '../licenses/rules';
+import { expiresSoon, isActive, isOfflineCapable, isSharable } from '../licenses/rules';
 import type { EntitlementView, LicenseService } from '../licenses/service';
 import type { TrialService } from '../trials/service';
 import { MembershipEntity, OrganizationEntity } from '../organizations/entities';
@@ -464,6 +464,95 @@ export class SeatService {
       expiresSoon: expiresSoon(license.expiresAt, now),
       trialDaysRemaining: license.type === 'TRIAL' ? await this.deps.trials.daysRemaining(license.id) : null,
     };
+  }
+
+  // ---------------------------------------------------------------- offline-bound seats (R6)
+
+  /**
+   * R6.1, R6.4: binds a seat of the account's own permanent, non-personal license to an air-gapped
+   * computer for good. The same request again (same device and nonce) answers the same seat; a
+   * live owner seat on that device becomes the bound one. Locks as `acquire` does.
+   */
+  async bindOffline(
+    accountId: string,
+    deviceId: string,
+    platform: PlatformName,
+    nonce: string,
+  ): Promise<{ lease: SeatLeaseEntity; license: LicenseEntity }> {
+    const deviceHash = this.checkDevice(deviceId);
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SEAT_LOCK_NAMESPACE, accountId]);
+      await tx.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [accountId]);
+      const now = this.now;
+      const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: accountId });
+      const existing = await this.openLeaseOf(tx, accountId, deviceHash);
+      if (existing?.kind === 'OFFLINE_BOUND') {
+        const bound = licenses.find((l) => l.id === existing.licenseId)!;
+        if (existing.offlineNonce !== nonce) {
+          existing.offlineNonce = nonce;
+          existing.offlineIssuedAt = now;
+          await tx.update(SeatLeaseEntity, { id: existing.id }, { offlineNonce: nonce, offlineIssuedAt: now });
+        }
+        return { lease: existing, license: bound };
+      }
+      const offlineCapable = licenses.filter((l) => isActive(l, now) && isOfflineCapable(l));
+      if (offlineCapable.length === 0) {
+        const reason = licenses.some((l) => l.type === 'TRIAL' && isActive(l, now)) ? 'TRIAL' : 'NOT_PERMANENT';
+        throw new DomainError('OFFLINE_NOT_ALLOWED', { reason });
+      }
+      const candidates = servingCandidates(offlineCapable, 'OFFLINE_BOUND', now);
+      if (!candidates.some((l) => l.platforms.includes(platform))) throw new DomainError('PLATFORM_NOT_LICENSED');
+      if (existing && isLive(existing, now) && existing.kind === 'OWNER' && candidates.some((l) => l.id === existing.licenseId)) {
+        // The device's own seat becomes the bound one: it already holds its half of a seat.
+        existing.kind = 'OFFLINE_BOUND';
+        existing.offlineNonce = nonce;
+        existing.offlineIssuedAt = now;
+        await tx.update(SeatLeaseEntity, { id: existing.id }, { kind: 'OFFLINE_BOUND', offlineNonce: nonce, offlineIssuedAt: now });
+        return { lease: existing, license: candidates.find((l) => l.id === existing.licenseId)! };
+      }
+      if (existing) await endLeases(tx, { ids: [existing.id] }, 'CLOSED', now);
+      const leases = await this.liveLeasesOfPool(tx, accountId, now);
+      const license = pickLicense(candidates, groupByLicense(leases), 'OFFLINE_BOUND', platform);
+      if (!license) {
+        const usage = this.usageFrom(null, licenses, leases, 'OWNER', now);
+        throw new DomainError('SEATS_EXHAUSTED', { params: { inUse: usage.inUse, total: usage.total } });
+      }
+      const lease = tx.create(SeatLeaseEntity, {
+        id: randomUUID(),
+        accountId,
+        poolAccountId: accountId,
+        organizationId: null,
+        licenseId: license.id,
+        deviceHash,
+        platform,
+        kind: 'OFFLINE_BOUND',
+        acquiredAt: now,
+        lastHeartbeatAt: now,
+        reservedUntil: null,
+        lapsesAt: null,
+        endedAt: null,
+        endReason: null,
+        offlineNonce: nonce,
+        offlineIssuedAt: now,
+      });
+      await tx.insert(SeatLeaseEntity, lease);
+      return { lease, license };
+    });
+  }
+
+  /**
+   * R8: support frees the seats an account holds on a license, offline-bound ones too (the
+   * broken-computer case). Returns how many ended.
+   */
+  async supportRelease(accountId: string, licenseId: string): Promise<number> {
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      const ended = (await tx.query(
+        `UPDATE seat_leases SET ended_at = $3, end_reason = 'SUPPORT'
+          WHERE account_id = $1 AND license_id = $2 AND ended_at IS NULL RETURNING id`,
+        [accountId, licenseId, this.now],
+      )) as unknown;
+      return returningRows(ended).length;
+    });
   }
 
   // ---------------------------------------------------------------- housekeeping

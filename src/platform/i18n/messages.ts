@@ -290,6 +290,21 @@ export const reasonMessages: Record<string, Localized> = {
     DE: 'Sie hatten im letzten Jahr bereits eine Testversion. Eine weitere ist 365 Tage nach der letzten möglich.',
     ES: 'Tuvo una prueba en el último año. Otra es posible 365 días después de la anterior.',
   },
+  'OFFLINE_NOT_ALLOWED.NOT_PERMANENT': {
+    EN: 'Offline validation needs a permanent license of your own (not a student, semester or trial license).',
+    DE: 'Die Offline-Validierung braucht eine eigene unbefristete Lizenz (keine Studenten-, Semester- oder Testlizenz).',
+    ES: 'La validación sin conexión necesita una licencia propia permanente (no de estudiante, semestre ni prueba).',
+  },
+  'OFFLINE_NOT_ALLOWED.OTHER_ACCOUNT': {
+    EN: 'This request was made for another account. Log in with the account named in the request.',
+    DE: 'Diese Anfrage wurde für ein anderes Konto erstellt. Melden Sie sich mit dem Konto aus der Anfrage an.',
+    ES: 'Esta solicitud se creó para otra cuenta. Inicie sesión con la cuenta indicada en la solicitud.',
+  },
+  'BAD_USER_INPUT.OFFLINE_REQUEST': {
+    EN: 'This is not a valid offline request. Open the request file created by the app again.',
+    DE: 'Das ist keine gültige Offline-Anfrage. Öffnen Sie die von der App erstellte Anfragedatei erneut.',
+    ES: 'Esta no es una solicitud sin conexión válida. Vuelva a abrir el archivo de solicitud creado por la aplicación.',
+  },
   'OFFLINE_NOT_ALLOWED.TRIAL': {
     EN: 'A trial needs the connection to the license server: no offline use.',
     DE: 'Eine Testversion braucht die Verbindung zum Lizenzserver: keine Offline-Nutzung.',
