@@ -7,6 +7,7 @@ import { runOfflineCommand } from './offline/cli';
 import { Clock } from './platform/clock';
 import { migrate, poolOf } from './platform/db/data-source';
 import { RateLimits } from './platform/rate-limit';
+import { Events, LocalEventBus } from './platform/events';
 import { createLogger, type Logger } from './platform/logger';
 import { Mailer } from './platform/mail/mailer';
 import { openDatabase, startServer } from './server';
@@ -62,7 +63,15 @@ async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { acc
     await migrate(ds, logger);
     const clock = new Clock(false);
     return await work({
-      accounts: new AccountService({ ds, clock, mailer, logger, publicUrl: config.publicUrl, rateLimits: new RateLimits(poolOf(ds), config.rateLimitFactor) }),
+      accounts: new AccountService({
+        ds,
+        clock,
+        mailer,
+        logger,
+        publicUrl: config.publicUrl,
+        rateLimits: new RateLimits(poolOf(ds), config.rateLimitFactor),
+        events: new Events(new LocalEventBus()),
+      }),
     });
   } finally {
     await mailer.drain();

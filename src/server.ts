@@ -22,6 +22,7 @@ import { organizationResolvers } from './modules/organizations/resolvers';
 import { seatResolvers } from './modules/seats/resolvers';
 import { trialResolvers } from './modules/trials/resolvers';
 import { offlineResolvers } from './modules/offline/resolvers';
+import { liveResolvers } from './modules/live/resolvers';
 import { pageRoutes } from './modules/pages/routes';
 import { resolveAppSecret } from './platform/app-secret';
 import { Session } from './platform/auth/session';
@@ -37,6 +38,7 @@ import { JOB_LOCKS, Jobs } from './platform/jobs';
 import { createLogger, type Logger } from './platform/logger';
 import { Mailer } from './platform/mail/mailer';
 import { RATE_LIMIT_TABLE, RateLimits } from './platform/rate-limit';
+import { Events, LocalEventBus, RedisEventBus, type EventBus } from './platform/events';
 import { projectRoot } from './platform/paths';
 import { createLoaders, createServices, type Services } from './services';
 import type { Resolvers } from './generated/graphql';
@@ -82,7 +84,7 @@ export function buildSchema(): GraphQLSchema {
     typeDefs: loadTypeDefs(),
     resolvers: [
       { DateTime: DateTimeResolver, EmailAddress: EmailAddressResolver },
-      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, seatResolvers, trialResolvers, offlineResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
+      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, seatResolvers, trialResolvers, offlineResolvers, liveResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
     ],
   });
 }
@@ -126,11 +128,30 @@ export async function startServer(requested: Config, options: { logger?: Logger 
   if (config.testClock) logger.warn('TEST_CLOCK=1: advanceTestClock can move this server\'s time');
   const mailer = new Mailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail') }, logger);
   const rateLimits = new RateLimits(poolOf(ds), config.rateLimitFactor);
-  const services = createServices({ config, ds, clock, mailer, logger, rateLimits, appSecret });
+  let bus: EventBus;
+  if (config.redisUrl) {
+    const redis = new RedisEventBus(config.redisUrl, logger);
+    await redis.ready();
+    bus = redis;
+  } else bus = new LocalEventBus();
+  const events = new Events(bus);
+  const services = createServices({ config, ds, clock, mailer, logger, rateLimits, appSecret, events });
   const metrics = new Metrics(() => poolOf(ds));
   const jobs = new Jobs(ds, logger);
   jobs.every('prune-login-throttle', JOB_LOCKS.pruneLoginThrottle, 10 * 60_000, () => services.accounts.pruneLoginThrottle());
   jobs.every('sweep-lapsed-seats', JOB_LOCKS.sweepLapsedSeats, 60_000, () => services.seats.sweepLapsed());
+  // Licenses end by the clock, not by a transaction: tell their pools' subscribers when one has.
+  let expiryCheckedUntil = clock.now();
+  jobs.every('license-expiry-events', JOB_LOCKS.licenseExpiryEvents, 15_000, async () => {
+    const until = clock.now();
+    const rows = (await ds.query(
+      'SELECT DISTINCT owner_account_id FROM licenses WHERE owner_account_id IS NOT NULL AND expires_at > $1 AND expires_at <= $2',
+      [expiryCheckedUntil, until],
+    )) as Array<{ owner_account_id: string }>;
+    expiryCheckedUntil = until;
+    for (const r of rows) events.poolChanged(r.owner_account_id);
+    return rows.length;
+  });
   jobs.every('expiry-reminders', JOB_LOCKS.expiryReminders, 15 * 60_000, () => services.licenses.sendExpiryReminders());
   jobs.every('prune-rate-limits', JOB_LOCKS.pruneRateLimits, 10 * 60_000, () =>
     ds.query(`DELETE FROM ${RATE_LIMIT_TABLE} WHERE expire IS NOT NULL AND expire < $1`, [Date.now()]),
@@ -153,6 +174,7 @@ export async function startServer(requested: Config, options: { logger?: Logger 
     const requestLang = negotiateLanguage(acceptLanguage);
     return {
       session,
+      bearer: match?.[1],
       lang: requestLang ?? session.account?.language ?? 'EN',
       ipHash: keyedHash(appSecret, 'ip', ip ?? 'unknown'),
       loaders: createLoaders(services),
@@ -317,6 +339,7 @@ export async function startServer(requested: Config, options: { logger?: Logger 
         await apollo.stop(); // drains HTTP (finishes requests) and closes WebSocket connections
         logger.debug('HTTP and WebSocket connections closed');
         await jobs.stop();
+        await events.close();
         await mailer.drain();
         mailer.close();
         logger.debug('jobs and mail finished');

@@ -8,12 +8,14 @@ import { SeatService } from './modules/seats/service';
 import { TrialService } from './modules/trials/service';
 import { OfflineSigningKeys } from './modules/offline/keys';
 import { OfflineService } from './modules/offline/service';
+import { LiveService } from './modules/live/service';
 import { SystemService } from './modules/system/service';
 import type { Clock } from './platform/clock';
 import type { Loaders } from './platform/context';
 import type { Logger } from './platform/logger';
 import type { Mailer } from './platform/mail/mailer';
 import type { RateLimits } from './platform/rate-limit';
+import type { Events } from './platform/events';
 
 /** The services of every module, built once per server instance. */
 export interface Services {
@@ -23,6 +25,7 @@ export interface Services {
   seats: SeatService;
   trials: TrialService;
   offline: OfflineService;
+  live: LiveService;
   system: SystemService;
 }
 
@@ -34,10 +37,19 @@ export interface ServiceDeps {
   logger: Logger;
   rateLimits: RateLimits;
   appSecret: string;
+  events: Events;
 }
 
 export function createServices(deps: ServiceDeps): Services {
-  const common = { ds: deps.ds, clock: deps.clock, mailer: deps.mailer, logger: deps.logger, publicUrl: deps.config.publicUrl, rateLimits: deps.rateLimits };
+  const common = {
+    ds: deps.ds,
+    clock: deps.clock,
+    mailer: deps.mailer,
+    logger: deps.logger,
+    publicUrl: deps.config.publicUrl,
+    rateLimits: deps.rateLimits,
+    events: deps.events,
+  };
   const licenses = new LicenseService(common);
   const organizations = new OrganizationService(common);
   licenses.acceptInvitesWith((session, code) => organizations.join(session, code));
@@ -51,14 +63,17 @@ export function createServices(deps: ServiceDeps): Services {
     heartbeatIntervalSeconds: deps.config.heartbeatIntervalSeconds,
     licenses,
     trials,
+    events: deps.events,
   });
+  const accounts = new AccountService(common);
   return {
-    accounts: new AccountService(common),
+    accounts,
     licenses,
     organizations,
     seats,
     trials,
     offline: new OfflineService({ seats, keys: new OfflineSigningKeys(deps.ds, deps.appSecret, deps.clock), clock: deps.clock }),
+    live: new LiveService({ bus: deps.events.bus, accounts, organizations, seats, logger: deps.logger }),
     system: new SystemService(deps.clock),
   };
 }

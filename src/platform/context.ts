@@ -19,6 +19,8 @@ export interface Loaders {
 /** What every resolver receives; built once per HTTP request or WebSocket operation. */
 export interface Context {
   session: Session;
+  /** The bearer token as sent; only subscriptions keep it, to re-check it while they last. Never logged. */
+  bearer?: string;
   /** Language of messages: `Accept-Language` when it names EN, DE or ES, else the account's (R1.8). */
   lang: Lang;
   /** Keyed hash of the client address (never the raw address: R1.6). */

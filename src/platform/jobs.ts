@@ -61,4 +61,5 @@ export const JOB_LOCKS = {
   pruneRateLimits: 7_100_102,
   expiryReminders: 7_100_103,
   sweepLapsedSeats: 7_100_104,
+  licenseExpiryEvents: 7_100_105,
 } as const;

@@ -11,6 +11,7 @@ import type { Lang } from '../../platform/i18n';
 import type { Logger } from '../../platform/logger';
 import type { Mailer } from '../../platform/mail/mailer';
 import type { RateLimits } from '../../platform/rate-limit';
+import type { Events } from '../../platform/events';
 import { passwordResetMail, verificationMail } from '../../platform/mail/templates';
 import {
   AccountEntity,
@@ -45,6 +46,7 @@ export interface AccountServiceDeps {
   logger: Logger;
   publicUrl: string;
   rateLimits: RateLimits;
+  events: Events;
 }
 
 export function normalizeEmail(email: string): string {
@@ -308,8 +310,9 @@ export class AccountService {
 
   /** R1.5: revokes the token of this request. */
   async logout(session: Session): Promise<void> {
-    session.requireAccount();
+    const account = session.requireAccount();
     await this.deps.ds.getRepository(AuthTokenEntity).update({ id: session.tokenId!, revokedAt: IsNull() }, { revokedAt: this.now });
+    this.deps.events.accountChanged(account.id);
   }
 
   /**
@@ -319,13 +322,17 @@ export class AccountService {
    */
   async logoutEverywhere(session: Session): Promise<{ revokedTokens: number; endedLeases: number }> {
     const account = session.requireAccount();
-    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const keep = session.principal.kind === 'account' && session.principal.client === 'WEB' ? session.tokenId : undefined;
       const result = await tx.query(
         `UPDATE auth_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)`,
         [account.id, this.now, keep ?? null],
       );
       const ended = await endLeases(tx, { accountId: account.id }, 'LOGGED_OUT', this.now);
+      afterCommit(() => {
+        this.deps.events.leasesEnded(ended);
+        this.deps.events.accountChanged(account.id);
+      });
       return { revokedTokens: result[1] as number, endedLeases: ended.length };
     });
   }
@@ -363,8 +370,9 @@ export class AccountService {
   async resetPassword(token: string, newPassword: string): Promise<void> {
     checkPassword(newPassword, ['input', 'newPassword']);
     const passwordHash = await hashPassword(newPassword);
-    await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const row = await this.consumeEmailToken(tx, token, 'RESET_PASSWORD');
+      afterCommit(() => this.deps.events.accountChanged(row.accountId));
       const now = this.now;
       // Whoever holds the link has shown control of the mailbox, so the address counts as verified.
       await tx.query(

@@ -10,6 +10,7 @@ import type { Logger } from '../../platform/logger';
 import type { Mailer } from '../../platform/mail/mailer';
 import { licenseExpiryMail, licenseIssuedMail } from '../../platform/mail/templates';
 import type { RateLimits } from '../../platform/rate-limit';
+import type { Events } from '../../platform/events';
 import { AccountEntity, type LanguageCode } from '../accounts/entities';
 import type { MembershipModel } from '../organizations/service';
 import { normalizeEmail } from '../accounts/service';
@@ -35,6 +36,7 @@ export interface LicenseServiceDeps {
   logger: Logger;
   publicUrl: string;
   rateLimits: RateLimits;
+  events: Events;
 }
 
 export interface IssueLicenseInput {
@@ -152,6 +154,7 @@ export class LicenseService {
       });
       await tx.insert(LicenseEntity, license);
       if (owner) await this.bind(tx, license, owner, ['input', 'redeemForUserId']);
+      if (owner) afterCommit(() => this.deps.events.poolChanged(owner!.id));
       afterCommit(() => {
         const mail = licenseIssuedMail(license.language, {
           key: license.key,
@@ -266,7 +269,7 @@ export class LicenseService {
       case 'license':
         break;
     }
-    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const account = await this.lockAccount(tx, { id: caller.id });
       if (!account) throw new AccessError('UNAUTHENTICATED');
       const license = await tx
@@ -280,6 +283,7 @@ export class LicenseService {
       if (license.ownerAccountId) throw new DomainError('LICENSE_ALREADY_REDEEMED', { field });
       if (license.revokedAt) throw new DomainError('INVALID_LICENSE_KEY', { reason: 'REVOKED', field });
       await this.bind(tx, license, account, field);
+      afterCommit(() => this.deps.events.poolChanged(account.id));
       return { license, alreadyRedeemedByYou: false };
     });
   }

@@ -8,12 +8,13 @@ import { AccessError, DomainError } from '../../platform/errors';
 import type { Logger } from '../../platform/logger';
 import { decodeCursor, encodeCursor, pageOf, pageSize, type Page } from '../../platform/pagination';
 import type { RateLimits } from '../../platform/rate-limit';
+import type { Events } from '../../platform/events';
 import { AccountEntity } from '../accounts/entities';
 import { summaryOf, type AccountSummaryModel } from '../accounts/summary';
 import { generateInviteCode, parseCode } from '../licenses/codes';
 import { LicenseEntity, type LicenseTypeName } from '../licenses/entities';
 import { isActive, isSharable } from '../licenses/rules';
-import { endLeases } from '../seats/ending';
+import { endLeases, type EndedLease } from '../seats/ending';
 import {
   AuditEntryEntity,
   DEFAULT_MAX_OFFLINE_DAYS,
@@ -29,6 +30,7 @@ export interface OrganizationServiceDeps {
   logger: Logger;
   publicUrl: string;
   rateLimits: RateLimits;
+  events: Events;
 }
 
 /** A membership as the caller sees it: administrators and the member see the member's email. */
@@ -131,6 +133,13 @@ export class OrganizationService {
     );
   }
 
+  /** After commit: the member's leases that ended, the pool's new figures, the member's rights. */
+  private told(org: OrganizationEntity, accountId: string, ended: EndedLease[]): void {
+    this.deps.events.leasesEnded(ended);
+    this.deps.events.poolChanged(org.ownerAccountId);
+    this.deps.events.accountChanged(accountId);
+  }
+
   // ---------------------------------------------------------------- creating and changing
 
   /** R3.1: an account holding a sharable license creates its one organization. */
@@ -226,15 +235,17 @@ export class OrganizationService {
 
   /** R3.4: block or unblock. Blocking ends the member's seats of this organization at once. */
   async setMemberStatus(session: Session, membershipId: string, status: MembershipStatusName): Promise<MembershipModel> {
-    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const { org, membership } = await this.memberAccess(session, tx, membershipId);
       if (membership.status !== status) {
         membership.status = status;
         membership.updatedAt = this.now;
         await tx.update(MembershipEntity, { id: membership.id }, { status, updatedAt: membership.updatedAt });
-        if (status === 'BLOCKED') {
-          await endLeases(tx, { accountId: membership.accountId, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
-        }
+        const ended =
+          status === 'BLOCKED'
+            ? await endLeases(tx, { accountId: membership.accountId, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true })
+            : [];
+        afterCommit(() => this.told(org, membership.accountId, ended));
         await this.audit(tx, org, session.account!.id, status === 'BLOCKED' ? 'MEMBER_BLOCKED' : 'MEMBER_UNBLOCKED', { accountId: membership.accountId });
       }
       return { membership, showEmail: true };
@@ -243,7 +254,7 @@ export class OrganizationService {
 
   /** R3.5(a): the owner appoints co-administrators among active members, and revokes them. */
   async setMemberAdmin(session: Session, membershipId: string, admin: boolean): Promise<MembershipModel> {
-    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const { org, role, membership } = await this.memberAccess(session, tx, membershipId);
       if (role !== 'OWNER') throw new DomainError('ADMIN_PROTECTED', { reason: 'OWNER_ONLY', field: ['input', 'membershipId'] });
       if (admin && membership.status !== 'ACTIVE') throw new DomainError('MEMBERSHIP_BLOCKED', { field: ['input', 'membershipId'] });
@@ -252,6 +263,7 @@ export class OrganizationService {
         membership.updatedAt = this.now;
         await tx.update(MembershipEntity, { id: membership.id }, { isAdmin: admin, updatedAt: membership.updatedAt });
         await this.audit(tx, org, session.account!.id, admin ? 'ADMIN_GRANTED' : 'ADMIN_REVOKED', { accountId: membership.accountId });
+        afterCommit(() => this.told(org, membership.accountId, []));
       }
       return { membership, showEmail: true };
     });
@@ -259,10 +271,11 @@ export class OrganizationService {
 
   /** R3.4: removes the membership; the person may rejoin with the code. */
   async removeMember(session: Session, membershipId: string): Promise<void> {
-    await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const { org, membership } = await this.memberAccess(session, tx, membershipId);
       await tx.delete(MembershipEntity, { id: membership.id });
-      await endLeases(tx, { accountId: membership.accountId, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
+      const ended = await endLeases(tx, { accountId: membership.accountId, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
+      afterCommit(() => this.told(org, membership.accountId, ended));
       await this.audit(tx, org, session.account!.id, 'MEMBER_REMOVED', { accountId: membership.accountId });
     });
   }
@@ -271,14 +284,15 @@ export class OrganizationService {
   async leave(session: Session, organizationId: string): Promise<void> {
     const caller = session.requireVerified();
     if (!UUID.test(organizationId)) throw new AccessError('NOT_FOUND');
-    await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const membership = await tx.findOneBy(MembershipEntity, { organizationId, accountId: caller.id });
       if (!membership) throw new AccessError('NOT_FOUND');
       if (membership.status === 'BLOCKED') throw new DomainError('MEMBERSHIP_BLOCKED');
       const org = await tx.findOneByOrFail(OrganizationEntity, { id: organizationId });
       await tx.delete(MembershipEntity, { id: membership.id });
-      await endLeases(tx, { accountId: caller.id, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
+      const ended = await endLeases(tx, { accountId: caller.id, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
       await this.audit(tx, org, caller.id, 'MEMBER_LEFT', { accountId: caller.id });
+      afterCommit(() => this.told(org, caller.id, ended));
     });
   }
 

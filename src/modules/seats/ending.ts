@@ -1,11 +1,12 @@
 import type { EntityManager } from 'typeorm';
 import type { LeaseEndReasonName } from './entities';
+import { returningRows } from './sql';
 
 /**
  * Ends unended leases matching a condition, with a reason (R4.12). Used by the seats module and by
  * the modules whose actions end seats: blocking or removing a member (R3.4), logging out
  * everywhere (R4.11). Offline-bound seats are left alone unless `includeOfflineBound` (support).
- * Returns the ended lease IDs.
+ * Returns the ended leases (for the events published after commit).
  */
 export async function endLeases(
   tx: EntityManager,
@@ -13,7 +14,7 @@ export async function endLeases(
   reason: LeaseEndReasonName,
   now: Date,
   options: { includeOfflineBound?: boolean } = {},
-): Promise<string[]> {
+): Promise<EndedLease[]> {
   const conditions = ['ended_at IS NULL'];
   const params: unknown[] = [now, reason];
   const add = (sql: string, value: unknown) => {
@@ -31,9 +32,13 @@ export async function endLeases(
         SET ended_at = CASE WHEN lapses_at IS NOT NULL AND lapses_at <= $1 THEN lapses_at ELSE $1 END,
             end_reason = CASE WHEN lapses_at IS NOT NULL AND lapses_at <= $1 THEN 'TIMED_OUT' ELSE $2 END
       WHERE ${conditions.join(' AND ')}
-      RETURNING id`,
+      RETURNING id, pool_account_id`,
     params,
-  )) as [Array<{ id: string }>, number] | Array<{ id: string }>;
-  const list = Array.isArray(rows[0]) ? (rows[0] as Array<{ id: string }>) : (rows as Array<{ id: string }>);
-  return list.map((r) => r.id);
+  )) as unknown;
+  return returningRows(rows).map((r) => ({ id: r.id as string, poolAccountId: r.pool_account_id as string }));
+}
+
+export interface EndedLease {
+  id: string;
+  poolAccountId: string;
 }

@@ -6,6 +6,7 @@ import { keyedHash } from '../../platform/crypto';
 import { inTransaction } from '../../platform/db/transaction';
 import { AccessError, DomainError } from '../../platform/errors';
 import type { Logger } from '../../platform/logger';
+import type { Events } from '../../platform/events';
 import { AccountEntity } from '../accounts/entities';
 import { LicenseEntity, type PlatformName } from '../licenses/entities';
 import { expiresSoon, isActive, isOfflineCapable, isSharable } from '../licenses/rules';
@@ -13,7 +14,7 @@ import type { EntitlementView, LicenseService } from '../licenses/service';
 import type { TrialService } from '../trials/service';
 import { MembershipEntity, OrganizationEntity } from '../organizations/entities';
 import { capacity, pickLicense, reconcile, seatsUsed, servingCandidates, type SeatKindName } from './allocation';
-import { endLeases } from './ending';
+import { endLeases, type EndedLease } from './ending';
 import { isLive, liveSql, SeatLeaseEntity } from './entities';
 import { HEARTBEAT_FAST_SQL, leaseFields, returningRows } from './sql';
 
@@ -26,6 +27,7 @@ export interface SeatServiceDeps {
   heartbeatIntervalSeconds: number;
   licenses: LicenseService;
   trials: TrialService;
+  events: Events;
 }
 
 export interface SeatUsageView {
@@ -34,6 +36,15 @@ export interface SeatUsageView {
   inUse: number;
   free: number;
   updatedAt: Date;
+}
+
+/** What a seat transaction tells once it has committed: leases that ended, pools that changed. */
+interface Tell {
+  /** Ended for a reason the app must hear of (lapse, takeover, shrink, support…). */
+  ended(leases: EndedLease[]): void;
+  /** Ended by the app's own release: only the pool's figures change. */
+  released(leases: EndedLease[]): void;
+  pool(poolAccountId: string): void;
 }
 
 interface Source {
@@ -96,7 +107,7 @@ export class SeatService {
       | { ok: true; lease: SeatLeaseEntity; seatUsage: SeatUsageView }
       | { ok: false; error: DomainError; retry?: undefined }
       | { ok: false; retry: true; error?: undefined };
-    const outcome = await inTransaction<Outcome>(this.deps.ds, this.deps.logger, async (tx) => {
+    const outcome = await this.run<Outcome>(async (tx, tell) => {
       await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SEAT_LOCK_NAMESPACE, account.id]);
       const now = this.now;
       // R4.2: a live lease of this account on this device (in any pool) is the answer.
@@ -107,20 +118,20 @@ export class SeatService {
         await tx.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [existing.poolAccountId]);
         const fresh = await tx.findOneByOrFail(SeatLeaseEntity, { id: existing.id });
         if (!isLive(fresh, now)) {
-          if (!fresh.endedAt) await endLeases(tx, { ids: [fresh.id] }, 'TIMED_OUT', now);
+          if (!fresh.endedAt) tell.ended(await endLeases(tx, { ids: [fresh.id] }, 'TIMED_OUT', now));
           return { ok: false, retry: true };
         }
-        await this.reconcileIfOver(tx, fresh, now);
+        await this.reconcileIfOver(tx, fresh, now, tell);
         const kept = await tx.findOneByOrFail(SeatLeaseEntity, { id: existing.id });
         if (kept.endedAt) return { ok: false, retry: true };
         if ((await this.trialDay(tx, kept.licenseId, now)) === 'OVER') {
-          await endLeases(tx, { ids: [kept.id] }, 'LICENSE_ENDED', now);
+          tell.ended(await endLeases(tx, { ids: [kept.id] }, 'LICENSE_ENDED', now));
           return { ok: false, retry: true };
         }
         await this.touch(tx, kept, now);
         return { ok: true, lease: kept, seatUsage: await this.usageOfLease(tx, kept, now) };
       }
-      if (existing) await endLeases(tx, { ids: [existing.id] }, 'TIMED_OUT', now);
+      if (existing) tell.ended(await endLeases(tx, { ids: [existing.id] }, 'TIMED_OUT', now));
 
       // R4.6: one cloud session per account.
       let takenOver: string[] = [];
@@ -146,7 +157,7 @@ export class SeatService {
         anyLicense = true;
         if (candidates.some((l) => l.platforms.includes(input.platform))) usable.push({ ...source, licenses, candidates });
       }
-      if (takenOver.length > 0) await endLeases(tx, { ids: takenOver }, 'TAKEN_OVER', now);
+      if (takenOver.length > 0) tell.ended(await endLeases(tx, { ids: takenOver }, 'TAKEN_OVER', now));
       const poolIds = [...new Set(usable.map((s) => s.poolAccountId))].sort();
       if (poolIds.length > 0) await tx.query('SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [poolIds]);
 
@@ -180,6 +191,7 @@ export class SeatService {
         // R5.3: starting the app on a trial uses an active day (outside an open window).
         if ((await this.trialDay(tx, license.id, now)) === 'OVER') return { ok: false, error: new DomainError('TRIAL_EXPIRED') };
         await tx.insert(SeatLeaseEntity, lease);
+        tell.pool(source.poolAccountId);
         const usage = this.usageFrom(source.organizationId, licenses, [...leases, lease], source.kind, now);
         return { ok: true, lease, seatUsage: usage };
       }
@@ -272,18 +284,18 @@ export class SeatService {
       await this.deps.ds.query(HEARTBEAT_FAST_SQL, [leaseId, account.id, now, this.lapseFrom(now, null), addMs(now, LOCK_FREE_MARGIN_MS)]),
     );
     if (fast.length === 1) return this.deps.ds.getRepository(SeatLeaseEntity).create(leaseFields(fast[0]));
-    const outcome = await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    const outcome = await this.run(async (tx, tell) => {
       const found = await this.ownLease(tx, session, leaseId);
       await tx.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [found.poolAccountId]);
       const lease = await tx.findOneByOrFail(SeatLeaseEntity, { id: found.id });
       const now = this.now;
-      if (!lease.endedAt && !isLive(lease, now)) await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now);
+      if (!lease.endedAt && !isLive(lease, now)) tell.ended(await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now));
       else if (!lease.endedAt) {
-        await this.reconcileIfOver(tx, lease, now);
+        await this.reconcileIfOver(tx, lease, now, tell);
         const still = await tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
         // R5.3: a heartbeat after the trial's window has closed uses the next active day.
         if (!still.endedAt && (await this.trialDay(tx, still.licenseId, now)) === 'OVER') {
-          await endLeases(tx, { ids: [still.id] }, 'LICENSE_ENDED', now);
+          tell.ended(await endLeases(tx, { ids: [still.id] }, 'LICENSE_ENDED', now));
         }
       }
       const current = await tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
@@ -295,7 +307,7 @@ export class SeatService {
   }
 
   /** Reconciles the lease's pool when its license no longer serves or holds more than its seats. */
-  private async reconcileIfOver(tx: EntityManager, lease: SeatLeaseEntity, now: Date): Promise<void> {
+  private async reconcileIfOver(tx: EntityManager, lease: SeatLeaseEntity, now: Date, tell: Tell): Promise<void> {
     const license = await tx.findOneBy(LicenseEntity, { id: lease.licenseId });
     if (license && isActive(license, now)) {
       const onLicense = (await tx.query(`SELECT kind FROM seat_leases l WHERE l.license_id = $1 AND ${liveSql('l', '$2')}`, [
@@ -304,11 +316,11 @@ export class SeatService {
       ])) as Array<{ kind: SeatKindName }>;
       if (seatsUsed(onLicense) <= license.seats) return;
     }
-    await this.reconcilePool(tx, lease.poolAccountId, now);
+    await this.reconcilePool(tx, lease.poolAccountId, now, tell);
   }
 
   /** R4.10 for a whole pool (caller holds the pool lock). */
-  async reconcilePool(tx: EntityManager, poolAccountId: string, now: Date): Promise<string[]> {
+  async reconcilePool(tx: EntityManager, poolAccountId: string, now: Date, tell: Tell): Promise<string[]> {
     const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: poolAccountId });
     const leases = await this.liveLeasesOfPool(tx, poolAccountId, now);
     const { keep, end } = reconcile(licenses, leases, now);
@@ -316,7 +328,7 @@ export class SeatService {
       const target = keep.get(lease.id);
       if (target && target !== lease.licenseId) await tx.update(SeatLeaseEntity, { id: lease.id }, { licenseId: target });
     }
-    if (end.length > 0) await endLeases(tx, { ids: end }, 'LICENSE_ENDED', now, { includeOfflineBound: true });
+    if (end.length > 0) tell.ended(await endLeases(tx, { ids: end }, 'LICENSE_ENDED', now, { includeOfflineBound: true }));
     return end;
   }
 
@@ -325,17 +337,17 @@ export class SeatService {
    * owner's seat is kept so that the owner can work offline. `logout: true` ends either.
    */
   async release(session: Session, leaseId: string, logout: boolean): Promise<SeatLeaseEntity> {
-    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    return this.run(async (tx, tell) => {
       const lease = await this.ownLease(tx, session, leaseId);
       const now = this.now;
       if (lease.endedAt) return lease;
       if (lease.kind === 'OFFLINE_BOUND') throw new DomainError('OFFLINE_BOUND_SEAT');
       if (!isLive(lease, now)) {
-        await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now);
+        tell.released(await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now));
       } else if (logout) {
-        await endLeases(tx, { ids: [lease.id] }, 'LOGGED_OUT', now);
+        tell.released(await endLeases(tx, { ids: [lease.id] }, 'LOGGED_OUT', now));
       } else if (lease.kind === 'MEMBER' && !(lease.reservedUntil && lease.reservedUntil > now)) {
-        await endLeases(tx, { ids: [lease.id] }, 'CLOSED', now);
+        tell.released(await endLeases(tx, { ids: [lease.id] }, 'CLOSED', now));
       }
       return tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
     });
@@ -343,11 +355,11 @@ export class SeatService {
 
   /** R4.9: a member keeps this device's seat for 1 to the organization's limit of days. */
   async reserveOffline(session: Session, leaseId: string, days: number): Promise<SeatLeaseEntity> {
-    const outcome = await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    const outcome = await this.run(async (tx, tell) => {
       const lease = await this.ownLease(tx, session, leaseId);
       const now = this.now;
       if (!isLive(lease, now)) {
-        if (!lease.endedAt) await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now);
+        if (!lease.endedAt) tell.ended(await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now));
         return tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
       }
       const license = await tx.findOneBy(LicenseEntity, { id: lease.licenseId });
@@ -362,6 +374,7 @@ export class SeatService {
       lease.lastHeartbeatAt = now;
       lease.lapsesAt = this.lapseFrom(now, lease.reservedUntil);
       await tx.update(SeatLeaseEntity, { id: lease.id }, { reservedUntil: lease.reservedUntil, lastHeartbeatAt: now, lapsesAt: lease.lapsesAt });
+      tell.pool(lease.poolAccountId);
       return lease;
     });
     if (outcome.endedAt) throw new DomainError('LEASE_ENDED', { reason: outcome.endReason!, payload: { lease: outcome } });
@@ -369,6 +382,15 @@ export class SeatService {
   }
 
   // ---------------------------------------------------------------- reading
+
+  /** The caller's own lease (R7.3 subscribes to it); NOT_FOUND for anyone else's. */
+  async leaseOf(session: Session, leaseId: string): Promise<SeatLeaseEntity> {
+    return this.ownLease(this.deps.ds.manager, session, leaseId);
+  }
+
+  async leaseById(leaseId: string): Promise<SeatLeaseEntity | null> {
+    return this.deps.ds.getRepository(SeatLeaseEntity).findOneBy({ id: leaseId });
+  }
 
   /** The caller's live leases, newest first. */
   async myLeases(session: Session): Promise<SeatLeaseEntity[]> {
@@ -480,7 +502,7 @@ export class SeatService {
     nonce: string,
   ): Promise<{ lease: SeatLeaseEntity; license: LicenseEntity }> {
     const deviceHash = this.checkDevice(deviceId);
-    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+    return this.run(async (tx, tell) => {
       await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SEAT_LOCK_NAMESPACE, accountId]);
       await tx.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [accountId]);
       const now = this.now;
@@ -508,9 +530,10 @@ export class SeatService {
         existing.offlineNonce = nonce;
         existing.offlineIssuedAt = now;
         await tx.update(SeatLeaseEntity, { id: existing.id }, { kind: 'OFFLINE_BOUND', offlineNonce: nonce, offlineIssuedAt: now });
+        tell.pool(accountId);
         return { lease: existing, license: candidates.find((l) => l.id === existing.licenseId)! };
       }
-      if (existing) await endLeases(tx, { ids: [existing.id] }, 'CLOSED', now);
+      if (existing) tell.ended(await endLeases(tx, { ids: [existing.id] }, 'CLOSED', now));
       const leases = await this.liveLeasesOfPool(tx, accountId, now);
       const license = pickLicense(candidates, groupByLicense(leases), 'OFFLINE_BOUND', platform);
       if (!license) {
@@ -536,6 +559,7 @@ export class SeatService {
         offlineIssuedAt: now,
       });
       await tx.insert(SeatLeaseEntity, lease);
+      tell.pool(accountId);
       return { lease, license };
     });
   }
@@ -545,13 +569,16 @@ export class SeatService {
    * broken-computer case). Returns how many ended.
    */
   async supportRelease(accountId: string, licenseId: string): Promise<number> {
-    return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
-      const ended = (await tx.query(
-        `UPDATE seat_leases SET ended_at = $3, end_reason = 'SUPPORT'
-          WHERE account_id = $1 AND license_id = $2 AND ended_at IS NULL RETURNING id`,
-        [accountId, licenseId, this.now],
-      )) as unknown;
-      return returningRows(ended).length;
+    return this.run(async (tx, tell) => {
+      const ended = returningRows(
+        await tx.query(
+          `UPDATE seat_leases SET ended_at = $3, end_reason = 'SUPPORT'
+            WHERE account_id = $1 AND license_id = $2 AND ended_at IS NULL RETURNING id, pool_account_id`,
+          [accountId, licenseId, this.now],
+        ),
+      );
+      tell.ended(ended.map((r) => ({ id: r.id as string, poolAccountId: r.pool_account_id as string })));
+      return ended.length;
     });
   }
 
@@ -559,12 +586,34 @@ export class SeatService {
 
   /** Records TIMED_OUT for leases that lapsed (R4.3); they stopped counting when they lapsed. */
   async sweepLapsed(): Promise<number> {
-    const result = (await this.deps.ds.query(
-      `UPDATE seat_leases SET ended_at = lapses_at, end_reason = 'TIMED_OUT'
-        WHERE ended_at IS NULL AND lapses_at IS NOT NULL AND lapses_at <= $1`,
-      [this.now],
-    )) as [unknown, number];
-    return result[1] ?? 0;
+    const rows = returningRows(
+      await this.deps.ds.query(
+        `UPDATE seat_leases SET ended_at = lapses_at, end_reason = 'TIMED_OUT'
+          WHERE ended_at IS NULL AND lapses_at IS NOT NULL AND lapses_at <= $1 RETURNING id, pool_account_id`,
+        [this.now],
+      ),
+    );
+    this.deps.events.leasesEnded(rows.map((r) => ({ id: r.id as string, poolAccountId: r.pool_account_id as string })));
+    return rows.length;
+  }
+
+  /** Runs `work` in a transaction; what it tells is published once the transaction has committed (R7). */
+  private run<T>(work: (tx: EntityManager, tell: Tell) => Promise<T>): Promise<T> {
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
+      const ended: EndedLease[] = [];
+      const pools = new Set<string>();
+      const tell: Tell = {
+        ended: (leases) => void ended.push(...leases),
+        released: (leases) => leases.forEach((l) => pools.add(l.poolAccountId)),
+        pool: (poolAccountId) => void pools.add(poolAccountId),
+      };
+      const result = await work(tx, tell);
+      afterCommit(() => {
+        this.deps.events.leasesEnded(ended);
+        for (const pool of pools) this.deps.events.poolChanged(pool);
+      });
+      return result;
+    });
   }
 }
 

@@ -1,0 +1,132 @@
+import { Session } from '../../platform/auth/session';
+import { AccessError } from '../../platform/errors';
+import { channels, type EventBus } from '../../platform/events';
+import { pushStream } from '../../platform/graphql/stream';
+import type { Logger } from '../../platform/logger';
+import type { AccountService } from '../accounts/service';
+import type { OrganizationService } from '../organizations/service';
+import type { SeatLeaseEntity } from '../seats/entities';
+import type { SeatService, SeatUsageView } from '../seats/service';
+
+export interface LiveServiceDeps {
+  bus: EventBus;
+  accounts: AccountService;
+  organizations: OrganizationService;
+  seats: SeatService;
+  logger: Logger;
+  /** Signals arriving within this window are answered with one message (a storm becomes one push). */
+  coalesceMs?: number;
+  /** How often a quiet subscription re-checks that its token and rights still hold. */
+  recheckMs?: number;
+}
+
+/**
+ * Live updates (R7.2, R7.3) over graphql-ws. Authorization is checked when subscribing and again
+ * before every push and periodically: a revoked token or a lost administrator right ends the
+ * subscription. Every push carries the full current state, read from the database.
+ */
+export class LiveService {
+  constructor(private readonly deps: LiveServiceDeps) {}
+
+  /** The session behind a WebSocket's token now, or undefined once it is no longer valid. */
+  private async sessionOf(bearer: string | undefined): Promise<Session | undefined> {
+    if (!bearer) return undefined;
+    const found = await this.deps.accounts.authenticate(bearer);
+    return found ? new Session({ kind: 'account', account: found.account, tokenId: found.token.id, client: found.token.client }) : undefined;
+  }
+
+  /** R7.2: the organization's seat usage; the first event is the current state. */
+  async seatUsage(session: Session, bearer: string | undefined, organizationId: string): Promise<AsyncIterableIterator<SeatUsageView>> {
+    const org = await this.deps.organizations.organization(session, organizationId);
+    if (!bearer) throw new AccessError('UNAUTHENTICATED');
+    const first = await this.deps.seats.usageOf(org);
+    return pushStream<SeatUsageView>((push, end) => {
+      push(first);
+      const refresh = this.coalesced(async () => {
+        const now = await this.sessionOf(bearer);
+        if (!now) return end();
+        try {
+          const current = await this.deps.organizations.organization(now, organizationId);
+          push(await this.deps.seats.usageOf(current));
+        } catch {
+          end(); // no longer an administrator (or the organization is gone)
+        }
+      }, end);
+      const offPool = this.deps.bus.subscribe(channels.pool(org.ownerAccountId), refresh);
+      const offAccount = this.deps.bus.subscribe(channels.account(session.account!.id), refresh);
+      const timer = setInterval(refresh, this.deps.recheckMs ?? 30_000);
+      timer.unref();
+      return () => {
+        offPool();
+        offAccount();
+        clearInterval(timer);
+      };
+    });
+  }
+
+  /**
+   * R7.3: the caller's own lease, pushed when it ends for any reason but its own release (lapse,
+   * takeover, block, license ended, support, logging out everywhere); the subscription then ends.
+   */
+  async leaseChanged(session: Session, bearer: string | undefined, leaseId: string): Promise<AsyncIterableIterator<SeatLeaseEntity>> {
+    const lease = await this.deps.seats.leaseOf(session, leaseId);
+    if (!bearer) throw new AccessError('UNAUTHENTICATED');
+    return pushStream<SeatLeaseEntity>((push, end) => {
+      if (lease.endedAt) {
+        push(lease);
+        end();
+        return () => undefined;
+      }
+      const check = this.coalesced(async () => {
+        const current = await this.deps.seats.leaseById(leaseId);
+        if (current?.endedAt) {
+          push(current);
+          return end();
+        }
+        if (!(await this.sessionOf(bearer))) end();
+      }, end);
+      const offLease = this.deps.bus.subscribe(channels.lease(leaseId), check);
+      const offAccount = this.deps.bus.subscribe(channels.account(session.account!.id), check);
+      const timer = setInterval(check, this.deps.recheckMs ?? 30_000);
+      timer.unref();
+      return () => {
+        offLease();
+        offAccount();
+        clearInterval(timer);
+      };
+    });
+  }
+
+  /** Runs `work` at most once per window however many signals arrive, never twice at once. */
+  private coalesced(work: () => Promise<void>, end: () => void): () => void {
+    let scheduled = false;
+    let running = false;
+    let again = false;
+    const run = async () => {
+      scheduled = false;
+      if (running) {
+        again = true;
+        return;
+      }
+      running = true;
+      try {
+        await work();
+      } catch (err) {
+        this.deps.logger.warn({ err }, 'live update failed; ending the subscription');
+        end();
+      } finally {
+        running = false;
+        if (again) {
+          again = false;
+          schedule();
+        }
+      }
+    };
+    const schedule = () => {
+      if (scheduled) return;
+      scheduled = true;
+      setTimeout(() => void run(), this.deps.coalesceMs ?? 50).unref();
+    };
+    return schedule;
+  }
+}

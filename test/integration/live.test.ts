@@ -1,0 +1,212 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../../src/platform/db/embedded';
+import { acquire, issueLicense, join, newAccount, newOrganization, release, type NewAccount } from '../helpers/factories';
+import { startTestServer, type TestServer } from '../helpers/server';
+import { subscribe, wsClient } from '../helpers/ws';
+
+const USAGE = 'subscription($id: ID!) { seatUsageChanged(organizationId: $id) { organizationId total inUse free updatedAt } }';
+const LEASE = 'subscription($id: ID!) { leaseChanged(leaseId: $id) { id endedAt endReason } }';
+type Usage = { organizationId: string; total: number; inUse: number; free: number };
+type Lease = { id: string; endedAt: string | null; endReason: string | null };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('R7.2 and R7.3 on one instance', () => {
+  let t: TestServer;
+  const clients: Array<ReturnType<typeof wsClient>> = [];
+  const client = (token?: string) => {
+    const c = wsClient(t.url, token);
+    clients.push(c);
+    return c;
+  };
+  beforeAll(async () => {
+    t = await startTestServer();
+  });
+  afterAll(async () => {
+    for (const c of clients) await c.dispose();
+    await t.stop();
+  });
+
+  async function setup(seats = 3): Promise<{ owner: NewAccount; orgId: string; members: NewAccount[] }> {
+    const { owner, organization } = await newOrganization(t, { seats });
+    const members = await Promise.all([newAccount(t), newAccount(t), newAccount(t)]);
+    for (const m of members) await join(t, m.token, organization.inviteCode);
+    return { owner, orgId: organization.id, members };
+  }
+
+  it('seatUsageChanged: the current state first, then acquire, release, reservation, block, removal, lapse and license changes', async () => {
+    const { owner, orgId, members } = await setup();
+    const sub = subscribe<Usage>(client(owner.token), USAGE, { id: orgId }, 'seatUsageChanged');
+    expect((await sub.waitForCount(1))[0]).toMatchObject({ organizationId: orgId, total: 3, inUse: 0, free: 3 });
+    let n = 1;
+    const next = async () => (await sub.waitForCount(++n))[n - 1];
+
+    const a = (await acquire(t, members[0].token, 'a')).lease!;
+    expect(await next()).toMatchObject({ inUse: 1 });
+    await release(t, members[0].token, a.id);
+    expect(await next()).toMatchObject({ inUse: 0 });
+    const b = (await acquire(t, members[1].token, 'b')).lease!;
+    expect(await next()).toMatchObject({ inUse: 1 });
+    await t.gql('mutation($i: ReserveOfflineInput!) { reserveOffline(input: $i) { errors { code } } }', { i: { leaseId: b.id, days: 1 } }, { token: members[1].token });
+    expect(await next()).toMatchObject({ inUse: 1 }); // a reservation is pushed too
+    const list = await t.gql('query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }', { id: orgId }, { token: owner.token });
+    const idOf = (m: NewAccount) => list.data!.organization.members.edges.find((e: { node: { account: { userId: string } } }) => e.node.account.userId === m.account.userId).node.id;
+    await t.gql('mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }', { i: { membershipId: idOf(members[1]), status: 'BLOCKED' } }, { token: owner.token });
+    expect(await next()).toMatchObject({ inUse: 0 });
+    await acquire(t, members[2].token, 'c');
+    expect(await next()).toMatchObject({ inUse: 1 });
+    await t.gql('mutation($id: ID!) { removeMember(membershipId: $id) { ok } }', { id: idOf(members[2]) }, { token: owner.token });
+    expect(await next()).toMatchObject({ inUse: 0 });
+    // A lapse: 8 hours without heartbeat, recorded by the sweeper.
+    await acquire(t, members[0].token, 'a2');
+    expect(await next()).toMatchObject({ inUse: 1 });
+    await t.advance(8 * 3600 + 1);
+    await t.server.jobs.run('sweep-lapsed-seats');
+    expect(await next()).toMatchObject({ inUse: 0 });
+    // A license joins the pool.
+    await issueLicense(t, { type: 'EDUCATIONAL', seats: 2, redeemForUserId: owner.account.userId });
+    expect(await next()).toMatchObject({ total: 5 });
+    sub.close();
+  });
+
+  it('coalesces a burst of acquires into few messages, the last one with the final figures', async () => {
+    const { owner, organization } = await newOrganization(t, { seats: 30 });
+    const people = await Promise.all(Array.from({ length: 20 }, () => newAccount(t)));
+    for (const p of people) await join(t, p.token, organization.inviteCode);
+    const sub = subscribe<Usage>(client(owner.token), USAGE, { id: organization.id }, 'seatUsageChanged');
+    await sub.waitForCount(1);
+    await Promise.all(people.map((p, i) => acquire(t, p.token, `burst-${i}`)));
+    const deadline = Date.now() + 3000;
+    while (sub.events[sub.events.length - 1].inUse !== 20 && Date.now() < deadline) await sleep(20);
+    expect(sub.events[sub.events.length - 1]).toMatchObject({ inUse: 20, free: 10 });
+    expect(sub.events.length).toBeLessThan(12);
+    sub.close();
+  });
+
+  it('refuses members, strangers and anonymous callers, and ends when the token is revoked or the admin right is lost', async () => {
+    const { owner, orgId, members } = await setup();
+    const member = subscribe<Usage>(client(members[0].token), USAGE, { id: orgId }, 'seatUsageChanged');
+    await member.waitForEnd();
+    expect(JSON.stringify(member.errors)).toContain('NOT_FOUND');
+    const anon = subscribe<Usage>(client(), USAGE, { id: orgId }, 'seatUsageChanged');
+    await anon.waitForEnd();
+    expect(JSON.stringify(anon.errors)).toContain('UNAUTHENTICATED');
+
+    // A co-administrator listens until the owner revokes the right.
+    const list = await t.gql('query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }', { id: orgId }, { token: owner.token });
+    const coId = list.data!.organization.members.edges.find((e: { node: { account: { userId: string } } }) => e.node.account.userId === members[1].account.userId).node.id;
+    await t.gql('mutation($i: SetMemberAdminInput!) { setMemberAdmin(input: $i) { errors { code } } }', { i: { membershipId: coId, admin: true } }, { token: owner.token });
+    const co = subscribe<Usage>(client(members[1].token), USAGE, { id: orgId }, 'seatUsageChanged');
+    await co.waitForCount(1);
+    await t.gql('mutation($i: SetMemberAdminInput!) { setMemberAdmin(input: $i) { errors { code } } }', { i: { membershipId: coId, admin: false } }, { token: owner.token });
+    await co.waitForEnd();
+    expect(co.events).toHaveLength(1);
+
+    // The owner listens on a second token, which is then revoked.
+    const second = (await t.gql('mutation($i: LoginInput!) { login(input: $i) { token } }', { i: { email: owner.email, password: owner.password } })).data!.login.token;
+    const revoked = subscribe<Usage>(client(second), USAGE, { id: orgId }, 'seatUsageChanged');
+    await revoked.waitForCount(1);
+    await t.gql('mutation { logout { ok } }', {}, { token: second });
+    await revoked.waitForEnd();
+  });
+
+  it('leaseChanged tells the app when its lease ends for another reason than its own release', async () => {
+    const { owner, orgId, members } = await setup();
+    const [m, other] = members;
+    const lease = (await acquire(t, m.token, 'm-pc')).lease!;
+    const refused = subscribe<Lease>(client(other.token), LEASE, { id: lease.id }, 'leaseChanged');
+    await refused.waitForEnd();
+    expect(JSON.stringify(refused.errors)).toContain('NOT_FOUND');
+
+    const sub = subscribe<Lease>(client(m.token), LEASE, { id: lease.id }, 'leaseChanged');
+    await sleep(200);
+    expect(sub.events).toEqual([]);
+    const list = await t.gql('query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }', { id: orgId }, { token: owner.token });
+    const mId = list.data!.organization.members.edges.find((e: { node: { account: { userId: string } } }) => e.node.account.userId === m.account.userId).node.id;
+    await t.gql('mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }', { i: { membershipId: mId, status: 'BLOCKED' } }, { token: owner.token });
+    await sub.waitForCount(1);
+    expect(sub.events[0]).toMatchObject({ id: lease.id, endReason: 'MEMBERSHIP_ENDED' });
+    await sub.waitForEnd();
+
+    // Its own release is not pushed.
+    const own = (await acquire(t, other.token, 'o-pc')).lease!;
+    const quiet = subscribe<Lease>(client(other.token), LEASE, { id: own.id }, 'leaseChanged');
+    await sleep(100);
+    await release(t, other.token, own.id);
+    await sleep(400);
+    expect(quiet.events).toEqual([]);
+    quiet.close();
+
+    // A cloud takeover is.
+    const cloudOwner = await newAccount(t);
+    await issueLicense(t, { platforms: ['CLOUD'], redeemForUserId: cloudOwner.account.userId });
+    const first = (await acquire(t, cloudOwner.token, 'browser-1', { platform: 'CLOUD' })).lease!;
+    const taken = subscribe<Lease>(client(cloudOwner.token), LEASE, { id: first.id }, 'leaseChanged');
+    await sleep(100);
+    await acquire(t, cloudOwner.token, 'browser-2', { platform: 'CLOUD', takeover: true });
+    expect((await taken.waitForCount(1))[0]).toMatchObject({ endReason: 'TAKEN_OVER' });
+  });
+});
+
+describe('R7.2 across two instances through Redis', () => {
+  const redisUrl = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  let t: TestServer;
+  let child: ChildProcess;
+  let childUrl: string;
+  let dataDir: string;
+  beforeAll(async () => {
+    t = await startTestServer({ REDIS_URL: redisUrl });
+    dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-live-'));
+    const port = await freePort();
+    const cli = path.join(__dirname, '..', '..', 'dist', 'src', 'cli.js');
+    child = spawn(process.execPath, [cli, 'serve'], {
+      env: {
+        PATH: process.env.PATH,
+        DATABASE_URL: t.databaseUrl,
+        REDIS_URL: redisUrl,
+        PORT: String(port),
+        DATA_DIR: dataDir,
+        APP_SECRET: 'test-secret-test-secret-test-secret-0123',
+        RATE_LIMIT_FACTOR: '1000',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    childUrl = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (c: Buffer) => {
+        out += c.toString();
+        const m = /Tessera GraphQL API: (\S+)/.exec(out);
+        if (m) resolve(m[1]);
+      });
+      child.once('exit', (code) => reject(new Error(`second instance exited with ${code}`)));
+    });
+  });
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    await t.stop();
+    fs.rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('a seat taken through one instance is seen by a subscriber on the other', async () => {
+    const { owner, organization } = await newOrganization(t, { seats: 2 });
+    const m = await newAccount(t);
+    await join(t, m.token, organization.inviteCode);
+    const c = wsClient(childUrl, owner.token);
+    try {
+      const sub = subscribe<Usage>(c, USAGE, { id: organization.id }, 'seatUsageChanged');
+      expect((await sub.waitForCount(1))[0]).toMatchObject({ inUse: 0 });
+      await acquire(t, m.token, 'pc');
+      expect((await sub.waitForCount(2))[1]).toMatchObject({ inUse: 1, free: 1 });
+      sub.close();
+    } finally {
+      await c.dispose();
+    }
+  });
+});
