@@ -23,6 +23,7 @@ import { seatResolvers } from './modules/seats/resolvers';
 import { trialResolvers } from './modules/trials/resolvers';
 import { offlineResolvers } from './modules/offline/resolvers';
 import { liveResolvers } from './modules/live/resolvers';
+import { waitlistResolvers } from './modules/seats/waitlist-resolvers';
 import { pageRoutes } from './modules/pages/routes';
 import { resolveAppSecret } from './platform/app-secret';
 import { Session } from './platform/auth/session';
@@ -84,7 +85,7 @@ export function buildSchema(): GraphQLSchema {
     typeDefs: loadTypeDefs(),
     resolvers: [
       { DateTime: DateTimeResolver, EmailAddress: EmailAddressResolver },
-      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, seatResolvers, trialResolvers, offlineResolvers, liveResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
+      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, seatResolvers, trialResolvers, offlineResolvers, liveResolvers, waitlistResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
     ],
   });
 }
@@ -152,6 +153,8 @@ export async function startServer(requested: Config, options: { logger?: Logger 
     for (const r of rows) events.poolChanged(r.owner_account_id);
     return rows.length;
   });
+  // Holds run out by the clock: the line moves on at the next round (and at every pool change).
+  jobs.every('waitlist', JOB_LOCKS.waitlist, 15_000, () => services.waitlist.promoteAll());
   jobs.every('expiry-reminders', JOB_LOCKS.expiryReminders, 15 * 60_000, () => services.licenses.sendExpiryReminders());
   jobs.every('prune-rate-limits', JOB_LOCKS.pruneRateLimits, 10 * 60_000, () =>
     ds.query(`DELETE FROM ${RATE_LIMIT_TABLE} WHERE expire IS NOT NULL AND expire < $1`, [Date.now()]),

@@ -9,6 +9,7 @@ import { TrialService } from './modules/trials/service';
 import { OfflineSigningKeys } from './modules/offline/keys';
 import { OfflineService } from './modules/offline/service';
 import { LiveService } from './modules/live/service';
+import { WaitlistService } from './modules/seats/waitlist';
 import { SystemService } from './modules/system/service';
 import type { Clock } from './platform/clock';
 import type { Loaders } from './platform/context';
@@ -26,6 +27,7 @@ export interface Services {
   trials: TrialService;
   offline: OfflineService;
   live: LiveService;
+  waitlist: WaitlistService;
   system: SystemService;
 }
 
@@ -66,6 +68,10 @@ export function createServices(deps: ServiceDeps): Services {
     events: deps.events,
   });
   const accounts = new AccountService(common);
+  const waitlist = new WaitlistService({ ds: deps.ds, clock: deps.clock, logger: deps.logger, mailer: deps.mailer, events: deps.events, seats });
+  seats.useWaitlist(waitlist);
+  // Any change to a pool (seats ended, a license added, a member blocked) may be a waiter's turn.
+  deps.events.onPoolChanged((pool) => void waitlist.promote(pool));
   return {
     accounts,
     licenses,
@@ -73,7 +79,8 @@ export function createServices(deps: ServiceDeps): Services {
     seats,
     trials,
     offline: new OfflineService({ seats, keys: new OfflineSigningKeys(deps.ds, deps.appSecret, deps.clock), clock: deps.clock }),
-    live: new LiveService({ bus: deps.events.bus, accounts, organizations, seats, logger: deps.logger }),
+    live: new LiveService({ bus: deps.events.bus, accounts, organizations, seats, waitlist, logger: deps.logger }),
+    waitlist,
     system: new SystemService(deps.clock),
   };
 }

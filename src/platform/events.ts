@@ -97,13 +97,20 @@ export const channels = {
 export class Events {
   private readonly pending = new Map<string, NodeJS.Timeout>();
   private readonly lastSent = new Map<string, number>();
+  private readonly poolListeners: Array<(poolAccountId: string) => void> = [];
 
   constructor(
     readonly bus: EventBus,
     private readonly windowMs = 100,
   ) {}
 
+  /** In-process: called on this instance for every pool change it makes (the wait-list listens). */
+  onPoolChanged(listener: (poolAccountId: string) => void): void {
+    this.poolListeners.push(listener);
+  }
+
   poolChanged(poolAccountId: string): void {
+    for (const listener of this.poolListeners) listener(poolAccountId);
     const channel = channels.pool(poolAccountId);
     if (this.pending.has(channel)) return;
     const since = Date.now() - (this.lastSent.get(channel) ?? 0);

@@ -62,4 +62,5 @@ export const JOB_LOCKS = {
   expiryReminders: 7_100_103,
   sweepLapsedSeats: 7_100_104,
   licenseExpiryEvents: 7_100_105,
+  waitlist: 7_100_106,
 } as const;

@@ -7,12 +7,15 @@ import type { AccountService } from '../accounts/service';
 import type { OrganizationService } from '../organizations/service';
 import type { SeatLeaseEntity } from '../seats/entities';
 import type { SeatService, SeatUsageView } from '../seats/service';
+import { waitlistChannel, type WaitlistService } from '../seats/waitlist';
+import type { WaitlistEntryEntity } from '../seats/waitlist-entity';
 
 export interface LiveServiceDeps {
   bus: EventBus;
   accounts: AccountService;
   organizations: OrganizationService;
   seats: SeatService;
+  waitlist: WaitlistService;
   logger: Logger;
   /** Signals arriving within this window are answered with one message (a storm becomes one push). */
   coalesceMs?: number;
@@ -91,6 +94,38 @@ export class LiveService {
       timer.unref();
       return () => {
         offLease();
+        offAccount();
+        clearInterval(timer);
+      };
+    });
+  }
+
+  /** R4.13: the caller's place on an organization's wait-list; the current state first. */
+  async waitlist(session: Session, bearer: string | undefined, organizationId: string): Promise<AsyncIterableIterator<WaitlistEntryEntity>> {
+    const account = session.requireVerified();
+    const first = await this.deps.waitlist.entryFor(account.id, organizationId);
+    if (!first) throw new AccessError('NOT_FOUND');
+    if (!bearer) throw new AccessError('UNAUTHENTICATED');
+    return pushStream<WaitlistEntryEntity>((push, end) => {
+      push(first);
+      let last = `${first.status}:${first.holdUntil?.toISOString()}`;
+      const check = this.coalesced(async () => {
+        if (!(await this.sessionOf(bearer))) return end();
+        const current = await this.deps.waitlist.entryFor(account.id, organizationId);
+        if (!current) return end();
+        const state = `${current.status}:${current.holdUntil?.toISOString()}`;
+        if (state !== last) {
+          last = state;
+          push(current);
+        }
+        if (current.status === 'FULFILLED' || current.status === 'CANCELLED') end();
+      }, end);
+      const offLine = this.deps.bus.subscribe(waitlistChannel(account.id), check);
+      const offAccount = this.deps.bus.subscribe(channels.account(account.id), check);
+      const timer = setInterval(check, this.deps.recheckMs ?? 30_000);
+      timer.unref();
+      return () => {
+        offLine();
         offAccount();
         clearInterval(timer);
       };

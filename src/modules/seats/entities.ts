@@ -1,6 +1,7 @@
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import type { PlatformName } from '../licenses/entities';
 import type { SeatKindName } from './allocation';
+import { WaitlistEntryEntity } from './waitlist-entity';
 
 export type LeaseEndReasonName = 'CLOSED' | 'LOGGED_OUT' | 'TIMED_OUT' | 'TAKEN_OVER' | 'LICENSE_ENDED' | 'MEMBERSHIP_ENDED' | 'SUPPORT';
 
@@ -58,7 +59,7 @@ export class SeatLeaseEntity {
   offlineIssuedAt!: Date | null;
 }
 
-export const seatEntities = [SeatLeaseEntity];
+export const seatEntities = [SeatLeaseEntity, WaitlistEntryEntity];
 
 /** Live: not ended and, for a member lease, not lapsed. Lapsed leases stop counting by themselves. */
 export function isLive(lease: Pick<SeatLeaseEntity, 'endedAt' | 'lapsesAt'>, now: Date): boolean {

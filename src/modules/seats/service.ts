@@ -164,10 +164,11 @@ export class SeatService {
       let exhausted: SeatUsageView | undefined;
       for (const source of usable) {
         const { licenses, candidates } = source;
-        const leases = await this.liveLeasesOfPool(tx, source.poolAccountId, now);
-        const license = pickLicense(candidates, groupByLicense(leases), source.kind, input.platform);
+        // Live leases, and wait-list holds of others (R4.13): a held seat is nobody else's.
+        const taken = await this.seatsTakenInPool(tx, source.poolAccountId, now, account.id);
+        const license = pickLicense(candidates, taken, source.kind, input.platform);
         if (!license) {
-          exhausted ??= this.usageFrom(source.organizationId, licenses, leases, source.kind, now);
+          exhausted ??= this.usageFrom(source.organizationId, licenses, await this.seatsTakenInPool(tx, source.poolAccountId, now), source.kind, now);
           continue;
         }
         const lease = tx.create(SeatLeaseEntity, {
@@ -192,7 +193,8 @@ export class SeatService {
         if ((await this.trialDay(tx, license.id, now)) === 'OVER') return { ok: false, error: new DomainError('TRIAL_EXPIRED') };
         await tx.insert(SeatLeaseEntity, lease);
         tell.pool(source.poolAccountId);
-        const usage = this.usageFrom(source.organizationId, licenses, [...leases, lease], source.kind, now);
+        if (source.organizationId) await this.waitlist?.fulfil(tx, account.id, source.organizationId, now);
+        const usage = this.usageFrom(source.organizationId, licenses, await this.seatsTakenInPool(tx, source.poolAccountId, now), source.kind, now);
         return { ok: true, lease, seatUsage: usage };
       }
       if (!anyLicense) {
@@ -244,6 +246,29 @@ export class SeatService {
       .createQueryBuilder('l')
       .where('l.account_id = :accountId AND l.device_hash = :deviceHash AND l.ended_at IS NULL', { accountId, deviceHash })
       .getOne();
+  }
+
+  /**
+   * What holds seats in a pool now, per license: live leases, and wait-list holds (R4.13) except
+   * those of `exceptAccountId` (a holder may use its own hold). Caller holds the pool lock when it
+   * decides on these figures.
+   */
+  async seatsTakenInPool(tx: EntityManager, poolAccountId: string, now: Date, exceptAccountId?: string): Promise<Map<string, Array<{ kind: SeatKindName }>>> {
+    const taken = groupByLicense<{ licenseId: string; kind: SeatKindName }>(await this.liveLeasesOfPool(tx, poolAccountId, now));
+    const holds = (await tx.query(
+      `SELECT license_id FROM waitlist_entries
+        WHERE pool_account_id = $1 AND status = 'HOLDING' AND hold_until > $2 AND license_id IS NOT NULL AND ($3::uuid IS NULL OR account_id <> $3::uuid)`,
+      [poolAccountId, now, exceptAccountId ?? null],
+    )) as Array<{ license_id: string }>;
+    for (const h of holds) taken.set(h.license_id, [...(taken.get(h.license_id) ?? []), { licenseId: h.license_id, kind: 'MEMBER' }]);
+    return taken;
+  }
+
+  private waitlist?: { fulfil(tx: EntityManager, accountId: string, organizationId: string, now: Date): Promise<void> };
+
+  /** The wait-list (R4.13) learns here when a holder took its seat. */
+  useWaitlist(waitlist: { fulfil(tx: EntityManager, accountId: string, organizationId: string, now: Date): Promise<void> }): void {
+    this.waitlist = waitlist;
   }
 
   private async liveLeasesOfPool(tx: EntityManager, poolAccountId: string, now: Date): Promise<SeatLeaseEntity[]> {
@@ -417,21 +442,24 @@ export class SeatService {
   async usageOf(org: OrganizationEntity): Promise<SeatUsageView> {
     const now = this.now;
     const licenses = await this.deps.ds.getRepository(LicenseEntity).findBy({ ownerAccountId: org.ownerAccountId });
-    const leases = await this.liveLeasesOfPool(this.deps.ds.manager, org.ownerAccountId, now);
-    return this.usageFrom(org.id, licenses, leases, 'MEMBER', now);
+    return this.usageFrom(org.id, licenses, await this.seatsTakenInPool(this.deps.ds.manager, org.ownerAccountId, now), 'MEMBER', now);
   }
 
   private async usageOfLease(tx: EntityManager, lease: SeatLeaseEntity, now: Date): Promise<SeatUsageView> {
     const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: lease.poolAccountId });
-    const leases = await this.liveLeasesOfPool(tx, lease.poolAccountId, now);
-    return this.usageFrom(lease.organizationId, licenses, leases, lease.kind, now);
+    return this.usageFrom(lease.organizationId, licenses, await this.seatsTakenInPool(tx, lease.poolAccountId, now), lease.kind, now);
   }
 
   /** Seats in use on the licenses that serve this kind of user, counted as the invariant counts them. */
-  private usageFrom(organizationId: string | null, licenses: LicenseEntity[], leases: SeatLeaseEntity[], kind: SeatKindName, now: Date): SeatUsageView {
+  private usageFrom(
+    organizationId: string | null,
+    licenses: LicenseEntity[],
+    taken: Map<string, Array<{ kind: SeatKindName }>>,
+    kind: SeatKindName,
+    now: Date,
+  ): SeatUsageView {
     const serving = new Set(servingCandidates(licenses, kind, now).map((l) => l.id));
-    const byLicense = groupByLicense(leases.filter((l) => serving.has(l.licenseId)));
-    const inUse = [...byLicense.values()].reduce((sum, ls) => sum + seatsUsed(ls), 0);
+    const inUse = [...taken.entries()].filter(([id]) => serving.has(id)).reduce((sum, [, ls]) => sum + seatsUsed(ls), 0);
     const total = capacity(licenses, kind, now);
     return { organizationId, total, inUse, free: Math.max(0, total - inUse), updatedAt: now };
   }
@@ -534,10 +562,10 @@ export class SeatService {
         return { lease: existing, license: candidates.find((l) => l.id === existing.licenseId)! };
       }
       if (existing) tell.ended(await endLeases(tx, { ids: [existing.id] }, 'CLOSED', now));
-      const leases = await this.liveLeasesOfPool(tx, accountId, now);
-      const license = pickLicense(candidates, groupByLicense(leases), 'OFFLINE_BOUND', platform);
+      const taken = await this.seatsTakenInPool(tx, accountId, now);
+      const license = pickLicense(candidates, taken, 'OFFLINE_BOUND', platform);
       if (!license) {
-        const usage = this.usageFrom(null, licenses, leases, 'OWNER', now);
+        const usage = this.usageFrom(null, licenses, taken, 'OWNER', now);
         throw new DomainError('SEATS_EXHAUSTED', { params: { inUse: usage.inUse, total: usage.total } });
       }
       const lease = tx.create(SeatLeaseEntity, {
@@ -593,7 +621,8 @@ export class SeatService {
         [this.now],
       ),
     );
-    this.deps.events.leasesEnded(rows.map((r) => ({ id: r.id as string, poolAccountId: r.pool_account_id as string })));
+    const ended = rows.map((r) => ({ id: r.id as string, poolAccountId: r.pool_account_id as string }));
+    this.deps.events.leasesEnded(ended);
     return rows.length;
   }
 

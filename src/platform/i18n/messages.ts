@@ -141,6 +141,11 @@ export const userErrorMessages: Record<ErrorCode, Localized> = {
     DE: 'Das ist Ihre eigene Organisation: Sie nutzen deren Lizenzen als Eigentümer.',
     ES: 'Esta es su propia organización: usa sus licencias como propietario.',
   },
+  SEAT_AVAILABLE: {
+    EN: 'A seat is free right now: start the app to take it.',
+    DE: 'Gerade ist ein Platz frei: Starten Sie die App, um ihn zu nutzen.',
+    ES: 'Ahora mismo hay un puesto libre: inicie la aplicación para ocuparlo.',
+  },
   OFFLINE_BOUND_SEAT: {
     EN: 'This seat is bound to an offline computer. Only support can free it.',
     DE: 'Dieser Platz ist an einen Offline-Computer gebunden. Nur der Support kann ihn freigeben.',

@@ -136,3 +136,25 @@ export function licenseExpiryMail(lang: Lang, name: string, f: { licenseId: stri
       ], { label: 'Go to the license portal', url: f.portalUrl }, closing.EN);
   }
 }
+
+/** R4.13: a seat is held for the first waiter for 10 minutes. */
+export function waitlistHoldMail(lang: Lang, name: string, f: { organization: string; until: Date }): RenderedMail {
+  const time = new Intl.DateTimeFormat({ EN: 'en-GB', DE: 'de-DE', ES: 'es-ES' }[lang], { timeStyle: 'short', timeZone: 'UTC' }).format(f.until) + ' UTC';
+  switch (lang) {
+    case 'DE':
+      return compose(`Ein Platz ist für Sie frei: ${f.organization}`, `Hallo ${name},`, [
+        `ein Platz von ${f.organization} ist frei geworden und wird bis ${time} für Sie freigehalten.`,
+        'Starten Sie die App jetzt, um ihn zu nutzen; danach geht er an die nächste Person auf der Warteliste.',
+      ], undefined, closing.DE);
+    case 'ES':
+      return compose(`Hay un puesto libre para usted: ${f.organization}`, `Hola, ${name}:`, [
+        `Se ha liberado un puesto de ${f.organization} y se le reserva hasta las ${time}.`,
+        'Inicie la aplicación ahora para usarlo; después pasará a la siguiente persona de la lista de espera.',
+      ], undefined, closing.ES);
+    default:
+      return compose(`A seat is free for you: ${f.organization}`, `Hello ${name},`, [
+        `A seat of ${f.organization} has become free and is held for you until ${time}.`,
+        'Start the app now to use it; after that it passes to the next person on the waiting list.',
+      ], undefined, closing.EN);
+  }
+}

@@ -1,0 +1,24 @@
+import type { Resolvers } from '../../generated/graphql';
+import { payload } from '../../platform/graphql/payload';
+
+export const waitlistResolvers: Resolvers = {
+  Query: {
+    myWaitlist: (_p, _a, ctx) => ctx.services.waitlist.entriesOf(ctx.session),
+  },
+  Mutation: {
+    joinWaitlist: (_p, { input }, ctx) => payload(ctx, () => ctx.services.waitlist.join(ctx.session, input)),
+    leaveWaitlist: (_p, { organizationId }, ctx) =>
+      payload(ctx, async () => (await ctx.services.waitlist.leave(ctx.session, organizationId), { ok: true }), { ok: false }),
+  },
+  Subscription: {
+    waitlistChanged: {
+      subscribe: (_p, { organizationId }, ctx) => ctx.services.live.waitlist(ctx.session, ctx.bearer, organizationId),
+      resolve: (entry: import('./waitlist-entity').WaitlistEntryEntity) => entry,
+    },
+  },
+  WaitlistEntry: {
+    organization: async (e, _a, ctx) => (await ctx.loaders.organizationById.load(e.organizationId))!,
+    position: (e, _a, ctx) => (e.status === 'WAITING' || e.status === 'HOLDING' ? ctx.services.waitlist.position(e) : null),
+    holdUntil: (e) => (e.status === 'HOLDING' ? e.holdUntil : null),
+  },
+};
