@@ -63,8 +63,10 @@ export interface Reconciled {
 
 /**
  * R4.10: when a pool shrinks (a license expired or was revoked) below its live leases, the leases
- * beyond capacity end, newest member sessions first. Owner devices are placed first, then members
- * oldest first, each on its current license when that still can, else on any that can.
+ * beyond capacity end, newest member sessions first. Owner devices are placed first (pairing up on
+ * half-used seats), then members oldest first, each on its current license when that still can,
+ * else on any that can. The same packing also undoes fragmentation (an owner's two devices each
+ * holding a seat of a different license).
  */
 export function reconcile(licenses: LicenseFacts[], leases: LeaseFacts[], now: Date): Reconciled {
   const order = [...leases].sort(
@@ -77,7 +79,12 @@ export function reconcile(licenses: LicenseFacts[], leases: LeaseFacts[], now: D
     const candidates = servingCandidates(licenses, lease.kind, now);
     const current = candidates.find((l) => l.id === lease.licenseId);
     const fits = (l: LicenseFacts) => pickLicense([l], placed, lease.kind, lease.platform) !== undefined;
-    const target = current && fits(current) ? current : pickLicense(candidates, placed, lease.kind, lease.platform);
+    // Owner devices pair up on one seat wherever a half seat is open, so that an owner's devices
+    // never hold two seats where one would do; everything else stays where it is when it can.
+    const half = isOwnerDevice(lease.kind)
+      ? candidates.find((l) => l.platforms.includes(lease.platform) && (placed.get(l.id) ?? []).filter((x) => isOwnerDevice(x.kind)).length % 2 === 1)
+      : undefined;
+    const target = half ?? (current && fits(current) ? current : pickLicense(candidates, placed, lease.kind, lease.platform));
     if (!target) {
       end.push(lease.id);
       continue;
@@ -91,4 +98,19 @@ export function reconcile(licenses: LicenseFacts[], leases: LeaseFacts[], now: D
 /** Seats of a pool now, for the kind of user (members count sharable licenses only). */
 export function capacity(licenses: LicenseFacts[], kind: SeatKindName, now: Date): number {
   return servingCandidates(licenses, kind, now).reduce((sum, l) => sum + l.seats, 0);
+}
+
+/**
+ * Whether a pool holds leases its licenses no longer carry: a lease on an inactive license, or a
+ * license over its seats. Then R4.10 settles the pool before anything else is decided on it.
+ */
+export function needsReconcile(licenses: LicenseFacts[], leases: Array<Pick<LeaseFacts, 'kind' | 'licenseId'>>, now: Date): boolean {
+  const byId = new Map(licenses.map((l) => [l.id, l]));
+  const perLicense = new Map<string, Array<Pick<LeaseFacts, 'kind'>>>();
+  for (const lease of leases) perLicense.set(lease.licenseId, [...(perLicense.get(lease.licenseId) ?? []), lease]);
+  for (const [licenseId, onIt] of perLicense) {
+    const license = byId.get(licenseId);
+    if (!license || !isActive(license, now) || seatsUsed(onIt) > license.seats) return true;
+  }
+  return false;
 }

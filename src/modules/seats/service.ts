@@ -13,7 +13,7 @@ import { expiresSoon, isActive, isOfflineCapable, isSharable } from '../licenses
 import type { EntitlementView, LicenseService } from '../licenses/service';
 import type { TrialService } from '../trials/service';
 import { MembershipEntity, OrganizationEntity } from '../organizations/entities';
-import { capacity, pickLicense, reconcile, seatsUsed, servingCandidates, type SeatKindName } from './allocation';
+import { capacity, needsReconcile, pickLicense, reconcile, seatsUsed, servingCandidates, type SeatKindName } from './allocation';
 import { endLeases, type EndedLease } from './ending';
 import { isLive, liveSql, SeatLeaseEntity } from './entities';
 import { HEARTBEAT_FAST_SQL, leaseFields, returningRows } from './sql';
@@ -164,9 +164,18 @@ export class SeatService {
       let exhausted: SeatUsageView | undefined;
       for (const source of usable) {
         const { licenses, candidates } = source;
+        // R4.10: a pool that shrank is settled first (owner devices and older sessions keep their seats).
+        if (needsReconcile(licenses, await this.liveLeasesOfPool(tx, source.poolAccountId, now), now)) {
+          await this.reconcilePool(tx, source.poolAccountId, now, tell);
+        }
         // Live leases, and wait-list holds of others (R4.13): a held seat is nobody else's.
-        const taken = await this.seatsTakenInPool(tx, source.poolAccountId, now, account.id);
-        const license = pickLicense(candidates, taken, source.kind, input.platform);
+        let taken = await this.seatsTakenInPool(tx, source.poolAccountId, now, account.id);
+        let license = pickLicense(candidates, taken, source.kind, input.platform);
+        if (!license && (await this.repack(tx, source.poolAccountId, now, tell))) {
+          // Owner devices paired up anew and freed a seat.
+          taken = await this.seatsTakenInPool(tx, source.poolAccountId, now, account.id);
+          license = pickLicense(candidates, taken, source.kind, input.platform);
+        }
         if (!license) {
           exhausted ??= this.usageFrom(source.organizationId, licenses, await this.seatsTakenInPool(tx, source.poolAccountId, now), source.kind, now);
           continue;
@@ -342,6 +351,17 @@ export class SeatService {
       if (seatsUsed(onLicense) <= license.seats) return;
     }
     await this.reconcilePool(tx, lease.poolAccountId, now, tell);
+  }
+
+  /** Re-packs a pool whose owner devices are spread over several licenses; true when a lease moved. */
+  private async repack(tx: EntityManager, poolAccountId: string, now: Date, tell: Tell): Promise<boolean> {
+    const leases = await this.liveLeasesOfPool(tx, poolAccountId, now);
+    if (leases.filter((l) => l.kind !== 'MEMBER').length < 2) return false;
+    const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: poolAccountId });
+    const { keep } = reconcile(licenses, leases, now);
+    const moved = leases.some((l) => keep.get(l.id) !== undefined && keep.get(l.id) !== l.licenseId);
+    if (moved) await this.reconcilePool(tx, poolAccountId, now, tell);
+    return moved;
   }
 
   /** R4.10 for a whole pool (caller holds the pool lock). */
