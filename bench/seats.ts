@@ -164,6 +164,7 @@ async function main(): Promise<void> {
                 const licenses = await q('SELECT * FROM licenses WHERE owner_account_id = $1', [poolId]);
                 await q('SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [[poolId]]);
                 await q(`SELECT * FROM seat_leases l WHERE l.pool_account_id = $1 AND ${live}`, [poolId, now]);
+                await q(`SELECT account_id, license_id, status, hold_until FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING')`, [poolId]);
                 const id = randomUUID();
                 await q(
                   `INSERT INTO seat_leases (id, account_id, pool_account_id, organization_id, license_id, device_hash, platform, kind, acquired_at, last_heartbeat_at, lapses_at)

@@ -104,13 +104,12 @@ export class Events {
     private readonly windowMs = 100,
   ) {}
 
-  /** In-process: called on this instance for every pool change it makes (the wait-list listens). */
+  /** In-process: called on this instance for the pool changes it makes, coalesced like the messages (the wait-list listens). */
   onPoolChanged(listener: (poolAccountId: string) => void): void {
     this.poolListeners.push(listener);
   }
 
   poolChanged(poolAccountId: string): void {
-    for (const listener of this.poolListeners) listener(poolAccountId);
     const channel = channels.pool(poolAccountId);
     if (this.pending.has(channel)) return;
     const since = Date.now() - (this.lastSent.get(channel) ?? 0);
@@ -118,6 +117,7 @@ export class Events {
       this.pending.delete(channel);
       this.lastSent.set(channel, Date.now());
       this.bus.publish(channel, 'changed');
+      for (const listener of this.poolListeners) listener(poolAccountId);
     };
     if (since >= this.windowMs) send();
     else {

@@ -165,19 +165,20 @@ export class SeatService {
       for (const source of usable) {
         const { licenses, candidates } = source;
         // R4.10: a pool that shrank is settled first (owner devices and older sessions keep their seats).
-        if (needsReconcile(licenses, await this.liveLeasesOfPool(tx, source.poolAccountId, now), now)) {
+        let snap = await this.poolSnapshot(tx, source.poolAccountId, now, account.id);
+        if (needsReconcile(licenses, snap.leases, now)) {
           await this.reconcilePool(tx, source.poolAccountId, now, tell);
+          snap = await this.poolSnapshot(tx, source.poolAccountId, now, account.id);
         }
         // Live leases, and wait-list holds of others (R4.13): a held seat is nobody else's.
-        let taken = await this.seatsTakenInPool(tx, source.poolAccountId, now, account.id);
-        let license = pickLicense(candidates, taken, source.kind, input.platform);
-        if (!license && (await this.repack(tx, source.poolAccountId, now, tell))) {
+        let license = pickLicense(candidates, snap.taken, source.kind, input.platform);
+        if (!license && (await this.repack(tx, source.poolAccountId, licenses, snap.leases, now, tell))) {
           // Owner devices paired up anew and freed a seat.
-          taken = await this.seatsTakenInPool(tx, source.poolAccountId, now, account.id);
-          license = pickLicense(candidates, taken, source.kind, input.platform);
+          snap = await this.poolSnapshot(tx, source.poolAccountId, now, account.id);
+          license = pickLicense(candidates, snap.taken, source.kind, input.platform);
         }
         if (!license) {
-          exhausted ??= this.usageFrom(source.organizationId, licenses, await this.seatsTakenInPool(tx, source.poolAccountId, now), source.kind, now);
+          exhausted ??= this.usageFrom(source.organizationId, licenses, snap.taken, source.kind, now);
           continue;
         }
         const lease = tx.create(SeatLeaseEntity, {
@@ -199,11 +200,12 @@ export class SeatService {
           offlineIssuedAt: null,
         });
         // R5.3: starting the app on a trial uses an active day (outside an open window).
-        if ((await this.trialDay(tx, license.id, now)) === 'OVER') return { ok: false, error: new DomainError('TRIAL_EXPIRED') };
+        if (license.type === 'TRIAL' && (await this.trialDay(tx, license, now)) === 'OVER') return { ok: false, error: new DomainError('TRIAL_EXPIRED') };
         await tx.insert(SeatLeaseEntity, lease);
         tell.pool(source.poolAccountId);
-        if (source.organizationId) await this.waitlist?.fulfil(tx, account.id, source.organizationId, now);
-        const usage = this.usageFrom(source.organizationId, licenses, await this.seatsTakenInPool(tx, source.poolAccountId, now), source.kind, now);
+        if (source.organizationId && snap.mineWaiting) await this.waitlist?.fulfil(tx, account.id, source.organizationId, now);
+        snap.taken.set(license.id, [...(snap.taken.get(license.id) ?? []), lease]);
+        const usage = this.usageFrom(source.organizationId, licenses, snap.taken, source.kind, now);
         return { ok: true, lease, seatUsage: usage };
       }
       if (!anyLicense) {
@@ -242,11 +244,11 @@ export class SeatService {
   }
 
   /** R5.3 for a seat on a trial license; anything else is unaffected. */
-  private async trialDay(tx: EntityManager, licenseId: string, now: Date): Promise<'INSIDE_WINDOW' | 'USED_DAY' | 'OVER' | 'NOT_A_TRIAL'> {
-    const license = await tx.findOneBy(LicenseEntity, { id: licenseId });
+  private async trialDay(tx: EntityManager, licenseOrId: string | LicenseEntity, now: Date): Promise<'INSIDE_WINDOW' | 'USED_DAY' | 'OVER' | 'NOT_A_TRIAL'> {
+    const license = typeof licenseOrId === 'string' ? await tx.findOneBy(LicenseEntity, { id: licenseOrId }) : licenseOrId;
     if (license?.type !== 'TRIAL') return 'NOT_A_TRIAL';
     if (!isActive(license, now)) return 'OVER';
-    return this.deps.trials.useActiveDay(tx, licenseId, now);
+    return this.deps.trials.useActiveDay(tx, license.id, now);
   }
 
   private async openLeaseOf(tx: EntityManager, accountId: string, deviceHash: string): Promise<SeatLeaseEntity | null> {
@@ -263,14 +265,31 @@ export class SeatService {
    * decides on these figures.
    */
   async seatsTakenInPool(tx: EntityManager, poolAccountId: string, now: Date, exceptAccountId?: string): Promise<Map<string, Array<{ kind: SeatKindName }>>> {
-    const taken = groupByLicense<{ licenseId: string; kind: SeatKindName }>(await this.liveLeasesOfPool(tx, poolAccountId, now));
-    const holds = (await tx.query(
-      `SELECT license_id FROM waitlist_entries
-        WHERE pool_account_id = $1 AND status = 'HOLDING' AND hold_until > $2 AND license_id IS NOT NULL AND ($3::uuid IS NULL OR account_id <> $3::uuid)`,
-      [poolAccountId, now, exceptAccountId ?? null],
-    )) as Array<{ license_id: string }>;
-    for (const h of holds) taken.set(h.license_id, [...(taken.get(h.license_id) ?? []), { licenseId: h.license_id, kind: 'MEMBER' }]);
-    return taken;
+    return (await this.poolSnapshot(tx, poolAccountId, now, exceptAccountId)).taken;
+  }
+
+  /**
+   * A pool's live leases and what holds its seats per license: the leases, and wait-list holds
+   * (R4.13) except those of `me` (a holder may use its own hold); and whether `me` is in its line.
+   * Two queries. Caller holds the pool lock when it decides on these figures.
+   */
+  private async poolSnapshot(
+    tx: EntityManager,
+    poolAccountId: string,
+    now: Date,
+    me?: string,
+  ): Promise<{ leases: SeatLeaseEntity[]; taken: Map<string, Array<{ kind: SeatKindName }>>; mineWaiting: boolean }> {
+    const leases = await this.liveLeasesOfPool(tx, poolAccountId, now);
+    const taken: Map<string, Array<{ kind: SeatKindName }>> = groupByLicense<{ licenseId: string; kind: SeatKindName }>(leases);
+    const line = (await tx.query(
+      `SELECT account_id, license_id, status, hold_until FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING')`,
+      [poolAccountId],
+    )) as Array<{ account_id: string; license_id: string | null; status: string; hold_until: Date | null }>;
+    for (const e of line) {
+      if (e.account_id === me || e.status !== 'HOLDING' || !e.license_id || !e.hold_until || e.hold_until <= now) continue;
+      taken.set(e.license_id, [...(taken.get(e.license_id) ?? []), { kind: 'MEMBER' }]);
+    }
+    return { leases, taken, mineWaiting: line.some((e) => e.account_id === me) };
   }
 
   private waitlist?: { fulfil(tx: EntityManager, accountId: string, organizationId: string, now: Date): Promise<void> };
@@ -354,10 +373,8 @@ export class SeatService {
   }
 
   /** Re-packs a pool whose owner devices are spread over several licenses; true when a lease moved. */
-  private async repack(tx: EntityManager, poolAccountId: string, now: Date, tell: Tell): Promise<boolean> {
-    const leases = await this.liveLeasesOfPool(tx, poolAccountId, now);
+  private async repack(tx: EntityManager, poolAccountId: string, licenses: LicenseEntity[], leases: SeatLeaseEntity[], now: Date, tell: Tell): Promise<boolean> {
     if (leases.filter((l) => l.kind !== 'MEMBER').length < 2) return false;
-    const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: poolAccountId });
     const { keep } = reconcile(licenses, leases, now);
     const moved = leases.some((l) => keep.get(l.id) !== undefined && keep.get(l.id) !== l.licenseId);
     if (moved) await this.reconcilePool(tx, poolAccountId, now, tell);
