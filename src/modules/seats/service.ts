@@ -16,7 +16,7 @@ import { MembershipEntity, OrganizationEntity } from '../organizations/entities'
 import { capacity, needsReconcile, pickLicense, reconcile, seatsUsed, servingCandidates, type SeatKindName } from './allocation';
 import { endLeases, type EndedLease } from './ending';
 import { isLive, liveSql, SeatLeaseEntity } from './entities';
-import { HEARTBEAT_FAST_SQL, leaseFields, returningRows } from './sql';
+import { HEARTBEAT_FAST_SQL, INSERT_LEASE_SQL, LEASE_COLUMNS, leaseFields, leaseParams, licenseFields, returningRows } from './sql';
 
 export interface SeatServiceDeps {
   ds: DataSource;
@@ -151,7 +151,7 @@ export class SeatService {
       let anyLicense = false;
       const usable: Array<Source & { licenses: LicenseEntity[]; candidates: LicenseEntity[] }> = [];
       for (const source of sources) {
-        const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: source.poolAccountId });
+        const licenses = await this.licensesOfPool(tx, source.poolAccountId);
         const candidates = servingCandidates(licenses, source.kind, now);
         if (candidates.length === 0) continue;
         anyLicense = true;
@@ -201,7 +201,7 @@ export class SeatService {
         });
         // R5.3: starting the app on a trial uses an active day (outside an open window).
         if (license.type === 'TRIAL' && (await this.trialDay(tx, license, now)) === 'OVER') return { ok: false, error: new DomainError('TRIAL_EXPIRED') };
-        await tx.insert(SeatLeaseEntity, lease);
+        await tx.query(INSERT_LEASE_SQL, leaseParams(lease));
         tell.pool(source.poolAccountId);
         if (source.organizationId && snap.mineWaiting) await this.waitlist?.fulfil(tx, account.id, source.organizationId, now);
         snap.taken.set(license.id, [...(snap.taken.get(license.id) ?? []), lease]);
@@ -251,12 +251,29 @@ export class SeatService {
     return this.deps.trials.useActiveDay(tx, license.id, now);
   }
 
+  // The hot path's reads and writes in plain SQL (sql.ts), mapped to the entities here: the ORM's
+  // query building costs more CPU than the queries themselves at seat-acquire rates.
+
   private async openLeaseOf(tx: EntityManager, accountId: string, deviceHash: string): Promise<SeatLeaseEntity | null> {
-    return tx
-      .getRepository(SeatLeaseEntity)
-      .createQueryBuilder('l')
-      .where('l.account_id = :accountId AND l.device_hash = :deviceHash AND l.ended_at IS NULL', { accountId, deviceHash })
-      .getOne();
+    const [row] = (await tx.query(`SELECT ${LEASE_COLUMNS} FROM seat_leases WHERE account_id = $1 AND device_hash = $2 AND ended_at IS NULL`, [
+      accountId,
+      deviceHash,
+    ])) as Array<Record<string, unknown>>;
+    return row ? this.leaseOfRow(row) : null;
+  }
+
+  private async readLease(tx: EntityManager, id: string): Promise<SeatLeaseEntity | null> {
+    const [row] = (await tx.query(`SELECT ${LEASE_COLUMNS} FROM seat_leases WHERE id = $1`, [id])) as Array<Record<string, unknown>>;
+    return row ? this.leaseOfRow(row) : null;
+  }
+
+  private leaseOfRow(row: Record<string, unknown>): SeatLeaseEntity {
+    return Object.assign(new SeatLeaseEntity(), leaseFields(row));
+  }
+
+  private async licensesOfPool(tx: EntityManager, poolAccountId: string): Promise<LicenseEntity[]> {
+    const rows = (await tx.query('SELECT * FROM licenses WHERE owner_account_id = $1', [poolAccountId])) as Array<Record<string, unknown>>;
+    return rows.map((row) => Object.assign(new LicenseEntity(), licenseFields(row)));
   }
 
   /**
@@ -300,11 +317,11 @@ export class SeatService {
   }
 
   private async liveLeasesOfPool(tx: EntityManager, poolAccountId: string, now: Date): Promise<SeatLeaseEntity[]> {
-    return tx
-      .getRepository(SeatLeaseEntity)
-      .createQueryBuilder('l')
-      .where(`l.pool_account_id = :pool AND ${liveSql('l', ':now')}`, { pool: poolAccountId, now })
-      .getMany();
+    const rows = (await tx.query(`SELECT ${LEASE_COLUMNS} FROM seat_leases l WHERE l.pool_account_id = $1 AND ${liveSql('l', '$2')}`, [
+      poolAccountId,
+      now,
+    ])) as Array<Record<string, unknown>>;
+    return rows.map((row) => this.leaseOfRow(row));
   }
 
   private async touch(tx: EntityManager, lease: SeatLeaseEntity, now: Date): Promise<void> {
@@ -319,7 +336,7 @@ export class SeatService {
   private async ownLease(tx: EntityManager, session: Session, leaseId: string): Promise<SeatLeaseEntity> {
     const account = session.requireVerified();
     if (!UUID.test(leaseId)) throw new AccessError('NOT_FOUND');
-    const lease = await tx.findOneBy(SeatLeaseEntity, { id: leaseId });
+    const lease = await this.readLease(tx, leaseId);
     if (!lease || lease.accountId !== account.id) throw new AccessError('NOT_FOUND');
     return lease;
   }
@@ -411,7 +428,7 @@ export class SeatService {
       } else if (lease.kind === 'MEMBER' && !(lease.reservedUntil && lease.reservedUntil > now)) {
         tell.released(await endLeases(tx, { ids: [lease.id] }, 'CLOSED', now));
       }
-      return tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
+      return (await this.readLease(tx, lease.id))!;
     });
   }
 

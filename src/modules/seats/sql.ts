@@ -59,3 +59,33 @@ export function returningRows(result: unknown): Array<Record<string, any>> {
   }
   return result as Array<Record<string, any>>;
 }
+
+/** A licenses row (snake_case) as the entity's fields. */
+export function licenseFields(row: Record<string, any>) {
+  return {
+    id: row.id as string,
+    licenseId: row.license_id as string,
+    key: row.license_key as string,
+    type: row.type,
+    seats: row.seats as number,
+    platforms: row.platforms,
+    expiresAt: row.expires_at as Date | null,
+    orderReference: row.order_reference as string,
+    purchaserEmail: row.purchaser_email as string | null,
+    language: row.language,
+    ownerAccountId: row.owner_account_id as string | null,
+    redeemedAt: row.redeemed_at as Date | null,
+    revokedAt: row.revoked_at as Date | null,
+    createdAt: row.created_at as Date,
+  };
+}
+
+export const LEASE_COLUMNS =
+  'id, account_id, pool_account_id, organization_id, license_id, device_hash, platform, kind, acquired_at, last_heartbeat_at, reserved_until, lapses_at, ended_at, end_reason, offline_nonce, offline_issued_at';
+
+export const INSERT_LEASE_SQL = `INSERT INTO seat_leases (${LEASE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`;
+
+/** The parameters of INSERT_LEASE_SQL, in column order. */
+export function leaseParams(l: ReturnType<typeof leaseFields>): unknown[] {
+  return [l.id, l.accountId, l.poolAccountId, l.organizationId, l.licenseId, l.deviceHash, l.platform, l.kind, l.acquiredAt, l.lastHeartbeatAt, l.reservedUntil, l.lapsesAt, l.endedAt, l.endReason, l.offlineNonce, l.offlineIssuedAt];
+}
