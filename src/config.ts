@@ -19,13 +19,16 @@ export interface Config {
   appSecret: string | undefined;
   testClock: boolean;
   rateLimitFactor: number;
-  trustProxy: boolean;
+  /** How many proxies in front append to X-Forwarded-For (0: use the socket's address). */
+  trustProxyHops: number;
   logLevel: string;
   production: boolean;
   /** Largest accepted HTTP request body. */
   bodyLimitBytes: number;
   /** Connections in the database pool of one instance. */
   dbPoolSize: number;
+  /** Whether this instance runs the periodic jobs on timers (`JOBS=off`: only when asked). */
+  runJobs: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -59,6 +62,13 @@ function flag(env: Env, name: string): boolean {
 function optional(env: Env, name: string): string | undefined {
   const raw = env[name];
   return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+}
+
+/** TRUST_PROXY: off, on (one proxy), or the number of proxies in front. */
+function proxyHops(env: Env): number {
+  const raw = (env.TRUST_PROXY ?? '').trim();
+  if (/^\d+$/.test(raw)) return Math.min(Number(raw), 10);
+  return flag(env, 'TRUST_PROXY') ? 1 : 0;
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -103,10 +113,11 @@ export function loadConfig(env: Env = process.env): Config {
     appSecret,
     testClock,
     rateLimitFactor: num(env, 'RATE_LIMIT_FACTOR', 1),
-    trustProxy: flag(env, 'TRUST_PROXY'),
+    trustProxyHops: proxyHops(env),
     logLevel,
     production,
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
-    dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1, 500),
+    dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 4, 500), // migrations and job rounds need two at once
+    runJobs: (env.JOBS ?? 'on').trim().toLowerCase() !== 'off',
   };
 }

@@ -117,33 +117,50 @@ export async function startServer(requested: Config, options: { logger?: Logger 
     config = { ...config, port, publicUrl: config.publicUrlExplicit ? config.publicUrl : `http://localhost:${port}` };
   }
   const { ds, embedded } = await openDatabase(config, logger);
+  // Whatever is started before a failure is stopped again, newest first, so that a failed start
+  // leaves no database, connection or timer behind.
+  const undo: Array<() => Promise<unknown>> = [() => ds.destroy(), async () => embedded?.stop()];
   try {
-    await migrate(ds, logger);
+    return await assemble(config, logger, ds, embedded, undo);
   } catch (err) {
-    await ds.destroy();
-    await embedded?.stop();
+    for (const step of undo.reverse()) await step().catch(() => undefined);
     throw err;
   }
+}
+
+async function assemble(
+  config: Config,
+  logger: Logger,
+  ds: DataSource,
+  embedded: EmbeddedPostgres | undefined,
+  undo: Array<() => Promise<unknown>>,
+): Promise<RunningServer> {
+  await migrate(ds, logger);
   const appSecret = resolveAppSecret(config.appSecret, config.dataDir, logger);
   const clock = new Clock(config.testClock);
   if (config.testClock) logger.warn('TEST_CLOCK=1: advanceTestClock can move this server\'s time');
-  const mailer = new Mailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail') }, logger);
+  // In production the links in mail files are not logged: they are live credentials.
+  const mailer = new Mailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail'), logLinks: !config.production }, logger);
+  if (config.production && !config.smtpUrl) logger.warn('NODE_ENV=production without SMTP_URL: mail is only written to DATA_DIR/mail');
   const rateLimits = new RateLimits(poolOf(ds), config.rateLimitFactor);
   let bus: EventBus;
   if (config.redisUrl) {
     const redis = new RedisEventBus(config.redisUrl, logger);
+    undo.push(() => redis.close());
     await redis.ready();
     bus = redis;
   } else bus = new LocalEventBus();
   const events = new Events(bus);
+  undo.push(() => events.close());
   const services = createServices({ config, ds, clock, mailer, logger, rateLimits, appSecret, events });
   const metrics = new Metrics(() => poolOf(ds));
-  const jobs = new Jobs(ds, logger);
+  const jobs = new Jobs(ds, logger, config.runJobs);
+  undo.push(() => jobs.stop());
   jobs.every('prune-login-throttle', JOB_LOCKS.pruneLoginThrottle, 10 * 60_000, () => services.accounts.pruneLoginThrottle());
-  jobs.every('sweep-lapsed-seats', JOB_LOCKS.sweepLapsedSeats, 60_000, () => services.seats.sweepLapsed());
+  jobs.every('sweep-lapsed-seats', JOB_LOCKS.sweepLapsedSeats, 2_000, () => services.seats.sweepLapsed());
   // Licenses end by the clock, not by a transaction: tell their pools' subscribers when one has.
   let expiryCheckedUntil = clock.now();
-  jobs.every('license-expiry-events', JOB_LOCKS.licenseExpiryEvents, 15_000, async () => {
+  jobs.every('license-expiry-events', JOB_LOCKS.licenseExpiryEvents, 2_000, async () => {
     const until = clock.now();
     const rows = (await ds.query(
       'SELECT DISTINCT owner_account_id FROM licenses WHERE owner_account_id IS NOT NULL AND expires_at > $1 AND expires_at <= $2',
@@ -188,7 +205,7 @@ export async function startServer(requested: Config, options: { logger?: Logger 
 
   const app = express();
   app.disable('x-powered-by');
-  if (config.trustProxy) app.set('trust proxy', true);
+  if (config.trustProxyHops > 0) app.set('trust proxy', config.trustProxyHops);
   const httpServer = http.createServer(app);
   const schema = buildSchema();
 
@@ -213,7 +230,7 @@ export async function startServer(requested: Config, options: { logger?: Logger 
       context: async (ctx) => {
         const params = ctx.connectionParams as { authorization?: string } | undefined;
         const req = ctx.extra.request;
-        return contextFor(params?.authorization, req.headers['accept-language'], clientIp(req, config.trustProxy));
+        return contextFor(params?.authorization, req.headers['accept-language'], clientIp(req, config.trustProxyHops));
       },
     },
     wsServer,
@@ -256,6 +273,7 @@ export async function startServer(requested: Config, options: { logger?: Logger 
     ],
   });
   await apollo.start();
+  undo.push(() => apollo.stop());
 
   app.use((req, res, next) => {
     res.on('finish', () => {
@@ -288,12 +306,12 @@ export async function startServer(requested: Config, options: { logger?: Logger 
       next(err);
     }
   });
-  app.use(pageRoutes(services, (req) => keyedHash(appSecret, 'ip', clientIp(req, config.trustProxy) ?? 'unknown')));
+  app.use(pageRoutes(services, (req) => keyedHash(appSecret, 'ip', clientIp(req, config.trustProxyHops) ?? 'unknown')));
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => contextFor(req.headers.authorization, req.headers['accept-language'], clientIp(req, config.trustProxy)),
+      context: async ({ req }) => contextFor(req.headers.authorization, req.headers['accept-language'], clientIp(req, config.trustProxyHops)),
     }),
   );
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
@@ -355,12 +373,20 @@ export async function startServer(requested: Config, options: { logger?: Logger 
   };
 }
 
-/** The client's address: the socket's, or with TRUST_PROXY the first X-Forwarded-For entry. */
-function clientIp(req: http.IncomingMessage, trustProxy: boolean): string | undefined {
-  if (trustProxy) {
-    const forwarded = req.headers['x-forwarded-for'];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(',')[0]?.trim();
-    if (first) return first;
+/**
+ * The client's address: the socket's, or behind `hops` trusted proxies the entry the outermost of
+ * them appended to X-Forwarded-For (counted from the right: whatever a client writes into the
+ * header itself stands further left and is never believed).
+ */
+function clientIp(req: http.IncomingMessage, hops: number): string | undefined {
+  if (hops > 0) {
+    const header = req.headers['x-forwarded-for'];
+    const entries = (Array.isArray(header) ? header.join(',') : header ?? '')
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
+    const entry = entries[entries.length - hops];
+    if (entry) return entry;
   }
   return req.socket.remoteAddress;
 }

@@ -14,10 +14,12 @@ export class Jobs {
   constructor(
     private readonly ds: DataSource,
     private readonly logger: Logger,
+    private readonly timersOn = true,
   ) {}
 
   every(name: string, lockKey: number, intervalMs: number, round: () => Promise<unknown>): void {
     this.registered.set(name, { lockKey, round });
+    if (!this.timersOn) return; // JOBS=off: rounds run only through run()
     const timer = setInterval(() => void this.runOnce(name, lockKey, round), intervalMs);
     timer.unref();
     this.timers.push(timer);

@@ -92,6 +92,8 @@ export async function startTestServer(
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'silent',
     // Request rate limits are tested on their own (rate-limits.test.ts); elsewhere they stay out of the way.
     RATE_LIMIT_FACTOR: '1000',
+    // Periodic jobs run when a test says so (t.server.jobs.run), never behind its back.
+    JOBS: 'off',
     ...env,
   });
   // With `logLines`, every log line the server writes is kept there (for tests of what is logged).

@@ -77,7 +77,7 @@ describe('configuration', () => {
       seatTimeoutSeconds: 28800,
       heartbeatIntervalSeconds: 900,
       rateLimitFactor: 1,
-      trustProxy: false,
+      trustProxyHops: 0,
       logLevel: 'info',
       testClock: false,
     });

@@ -20,7 +20,7 @@ export const accountResolvers: Resolvers = {
     requestPasswordReset: (_p, { email }, ctx) =>
       payload(ctx, async () => (await ctx.services.accounts.requestPasswordReset(email, ctx.ipHash), { ok: true }), { ok: false }),
     resetPassword: (_p, { input }, ctx) =>
-      payload(ctx, async () => (await ctx.services.accounts.resetPassword(input.token, input.newPassword), { ok: true }), { ok: false }),
+      payload(ctx, async () => (await ctx.services.accounts.resetPassword(input.token, input.newPassword, ctx.ipHash), { ok: true }), { ok: false }),
     updateProfile: (_p, { input }, ctx) =>
       payload(ctx, async () => ({ account: await ctx.services.accounts.updateProfile(ctx.session, input) })),
   },

@@ -7,6 +7,7 @@ import { addMs, DAY, HOUR, type Clock } from '../../platform/clock';
 import { newPublicId, newSecretToken, sha256 } from '../../platform/crypto';
 import { inTransaction, isUniqueViolation, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { DomainError } from '../../platform/errors';
+import { checkEmail, checkText, hasControlCharacters } from '../../platform/validation';
 import type { Lang } from '../../platform/i18n';
 import type { Logger } from '../../platform/logger';
 import type { Mailer } from '../../platform/mail/mailer';
@@ -22,7 +23,7 @@ import {
   type LanguageCode,
 } from './entities';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './passwords';
-import { endLeases } from '../seats/ending';
+import { endLeases, lockAccountSeats } from '../seats/ending';
 
 /** Token lifetimes without use (R1.5). */
 export const TOKEN_IDLE_MS: Record<ClientKindName, number> = { WEB: 14 * DAY, DESKTOP: 180 * DAY };
@@ -54,18 +55,13 @@ export function normalizeEmail(email: string): string {
 }
 
 function checkName(name: string, field: string[]): string {
-  const trimmed = name.trim();
-  const length = [...trimmed].length;
-  if (length < 1 || length > 200) throw new DomainError('BAD_USER_INPUT', { reason: 'NAME_LENGTH', field });
-  return trimmed;
+  return checkText(name, field, 'NAME_LENGTH', 1, 200);
 }
 
 function checkPassword(password: string, field: string[]): void {
   const problem = passwordProblem(password);
   if (problem) throw new DomainError('WEAK_PASSWORD', { reason: problem, field });
 }
-
-const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 export class AccountService {
   constructor(private readonly deps: AccountServiceDeps) {}
@@ -82,8 +78,7 @@ export class AccountService {
     ipHash: string,
   ): Promise<{ token: string; account: AccountEntity }> {
     await this.deps.rateLimits.consume('register:ip', ipHash);
-    const email = input.email.trim();
-    if (!EMAIL_SHAPE.test(email) || email.length > 254) throw new DomainError('BAD_USER_INPUT', { reason: 'EMAIL', field: ['input', 'email'] });
+    const email = checkEmail(input.email, ['input', 'email']);
     const name = checkName(input.name, ['input', 'name']);
     checkPassword(input.password, ['input', 'password']);
     const normalized = normalizeEmail(email);
@@ -174,7 +169,10 @@ export class AccountService {
   async login(input: { email: string; password: string; client: ClientKindName }, ipHash: string): Promise<{ token: string; account: AccountEntity }> {
     const { ds, logger } = this.deps;
     await this.deps.rateLimits.consume('login:ip', ipHash);
-    const account = await ds.getRepository(AccountEntity).findOneBy({ emailNormalized: normalizeEmail(input.email) });
+    const account =
+      hasControlCharacters(input.email) || input.email.length > 254
+        ? null
+        : await ds.getRepository(AccountEntity).findOneBy({ emailNormalized: normalizeEmail(input.email) });
     if (!account || !account.passwordHash) {
       await verifyAgainstDummy(input.password);
       throw new DomainError('INVALID_CREDENTIALS');
@@ -328,6 +326,7 @@ export class AccountService {
         `UPDATE auth_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)`,
         [account.id, this.now, keep ?? null],
       );
+      await lockAccountSeats(tx, account.id);
       const ended = await endLeases(tx, { accountId: account.id }, 'LOGGED_OUT', this.now);
       afterCommit(() => {
         this.deps.events.leasesEnded(ended);
@@ -350,7 +349,8 @@ export class AccountService {
     await this.deps.rateLimits.consume('password-reset:ip', ipHash);
     await this.deps.rateLimits.consume('password-reset:email', sha256(normalizeEmail(email)).toString('base64url'));
     await inTransaction(ds, logger, async (tx, afterCommit) => {
-      const account = await tx.findOneBy(AccountEntity, { emailNormalized: normalizeEmail(email) });
+      const account =
+        hasControlCharacters(email) || email.length > 254 ? null : await tx.findOneBy(AccountEntity, { emailNormalized: normalizeEmail(email) });
       if (!account || !account.email) {
         await tx.query('SELECT 1');
         return;
@@ -367,8 +367,12 @@ export class AccountService {
   }
 
   /** R1.7: single use, 60 minutes, and every token of the account is revoked. */
-  async resetPassword(token: string, newPassword: string): Promise<void> {
+  async resetPassword(token: string, newPassword: string, ipHash: string): Promise<void> {
     checkPassword(newPassword, ['input', 'newPassword']);
+    await this.deps.rateLimits.consume('password-reset:ip', ipHash);
+    // Hashing is the expensive part: only for a link that can still be used.
+    const open = await this.deps.ds.getRepository(EmailTokenEntity).findOneBy({ tokenHash: sha256(token.trim()), purpose: 'RESET_PASSWORD', consumedAt: IsNull() });
+    if (!open || open.expiresAt <= this.now) throw new DomainError('INVALID_TOKEN', { field: ['token'] });
     const passwordHash = await hashPassword(newPassword);
     await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const row = await this.consumeEmailToken(tx, token, 'RESET_PASSWORD');

@@ -6,6 +6,7 @@ import { DAY, type Clock } from '../../platform/clock';
 import { newPublicId } from '../../platform/crypto';
 import { inTransaction, isUniqueViolation, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { AccessError, DomainError } from '../../platform/errors';
+import { checkEmail, checkText } from '../../platform/validation';
 import type { Logger } from '../../platform/logger';
 import type { Mailer } from '../../platform/mail/mailer';
 import { licenseExpiryMail, licenseIssuedMail } from '../../platform/mail/templates';
@@ -61,7 +62,6 @@ export interface EntitlementView {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const EMAIL_SHAPE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 const MAX_SEATS = 1_000_000;
 
 /** Joins an organization by invite code; the organizations module provides it (R3.3). */
@@ -183,15 +183,12 @@ export class LicenseService {
     if (expiresAt && expiresAt.getTime() <= this.now.getTime()) {
       throw new DomainError('BAD_USER_INPUT', { reason: 'EXPIRY_IN_PAST', field: field('expiresAt') });
     }
-    const purchaserEmail = input.purchaserEmail.trim();
-    if (!EMAIL_SHAPE.test(purchaserEmail) || purchaserEmail.length > 254) {
-      throw new DomainError('BAD_USER_INPUT', { reason: 'EMAIL', field: field('purchaserEmail') });
-    }
-    const orderReference = input.orderReference.trim();
-    if (orderReference.length < 1 || orderReference.length > 200) {
-      throw new DomainError('BAD_USER_INPUT', { reason: 'ORDER_REFERENCE', field: field('orderReference') });
-    }
+    const purchaserEmail = checkEmail(input.purchaserEmail, field('purchaserEmail'));
+    const orderReference = checkText(input.orderReference, field('orderReference'), 'ORDER_REFERENCE', 1, 200);
     const redeemForUserId = input.redeemForUserId ? input.redeemForUserId.trim().toUpperCase() : null;
+    if (redeemForUserId && !/^A-[0-9A-F]{3}-[0-9A-F]{3}$/.test(redeemForUserId)) {
+      throw new DomainError('BAD_USER_INPUT', { reason: 'UNKNOWN_ACCOUNT', field: field('redeemForUserId') });
+    }
     return { type: input.type, seats: input.seats, platforms, expiresAt, purchaserEmail, orderReference, language: input.language ?? null, redeemForUserId };
   }
 

@@ -80,17 +80,22 @@ export class LiveService {
         end();
         return () => undefined;
       }
-      const check = this.coalesced(async () => {
+      // Only the lease channel tells of endings worth pushing (its own release publishes none there);
+      // the other signals check that the listener may still listen, and close quietly otherwise.
+      const onEnded = this.coalesced(async () => {
         const current = await this.deps.seats.leaseById(leaseId);
         if (current?.endedAt) {
           push(current);
-          return end();
+          end();
         }
-        if (!(await this.sessionOf(bearer))) end();
       }, end);
-      const offLease = this.deps.bus.subscribe(channels.lease(leaseId), check);
-      const offAccount = this.deps.bus.subscribe(channels.account(session.account!.id), check);
-      const timer = setInterval(check, this.deps.recheckMs ?? 30_000);
+      const recheck = this.coalesced(async () => {
+        const current = await this.deps.seats.leaseById(leaseId);
+        if (current?.endedAt || !(await this.sessionOf(bearer))) end();
+      }, end);
+      const offLease = this.deps.bus.subscribe(channels.lease(leaseId), onEnded);
+      const offAccount = this.deps.bus.subscribe(channels.account(session.account!.id), recheck);
+      const timer = setInterval(recheck, this.deps.recheckMs ?? 30_000);
       timer.unref();
       return () => {
         offLease();
@@ -103,6 +108,7 @@ export class LiveService {
   /** R4.13: the caller's place on an organization's wait-list; the current state first. */
   async waitlist(session: Session, bearer: string | undefined, organizationId: string): Promise<AsyncIterableIterator<WaitlistEntryEntity>> {
     const account = session.requireVerified();
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(organizationId)) throw new AccessError('NOT_FOUND');
     const first = await this.deps.waitlist.entryFor(account.id, organizationId);
     if (!first) throw new AccessError('NOT_FOUND');
     if (!bearer) throw new AccessError('UNAUTHENTICATED');

@@ -5,6 +5,7 @@ import type { Session } from '../../platform/auth/session';
 import type { Clock } from '../../platform/clock';
 import { inTransaction, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { AccessError, DomainError } from '../../platform/errors';
+import { checkText } from '../../platform/validation';
 import type { Logger } from '../../platform/logger';
 import { decodeCursor, encodeCursor, pageOf, pageSize, type Page } from '../../platform/pagination';
 import type { RateLimits } from '../../platform/rate-limit';
@@ -14,7 +15,7 @@ import { summaryOf, type AccountSummaryModel } from '../accounts/summary';
 import { generateInviteCode, parseCode } from '../licenses/codes';
 import { LicenseEntity, type LicenseTypeName } from '../licenses/entities';
 import { isActive, isSharable } from '../licenses/rules';
-import { endLeases, type EndedLease } from '../seats/ending';
+import { endLeases, lockAccountSeats, type EndedLease } from '../seats/ending';
 import {
   AuditEntryEntity,
   DEFAULT_MAX_OFFLINE_DAYS,
@@ -46,10 +47,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 
 function checkOrgName(name: string): string {
-  const trimmed = name.trim();
-  const length = [...trimmed].length;
-  if (length < 1 || length > 200) throw new DomainError('BAD_USER_INPUT', { reason: 'NAME_LENGTH', field: ['input', 'name'] });
-  return trimmed;
+  return checkText(name, ['input', 'name'], 'NAME_LENGTH', 1, 200);
 }
 
 /** R3.5(b): joining restricted to these domains and their subdomains. */
@@ -131,6 +129,20 @@ export class OrganizationService {
        VALUES ($1, $2, $3, $4, $5, $6, $7)`,
       [org.id, actorId, action, target?.accountId ?? null, targetUserId, details ? JSON.stringify(details) : null, this.now],
     );
+  }
+
+  /**
+   * R3.4: a blocked, removed or departed member's seats of this organization end at once, and
+   * its place on the wait-list goes. Under the member's seat lock, so that an acquire running at
+   * the same moment either finishes first (and its seat ends here) or sees the change.
+   */
+  private async endMembershipSeats(tx: EntityManager, org: OrganizationEntity, accountId: string): Promise<EndedLease[]> {
+    await lockAccountSeats(tx, accountId);
+    await tx.query(
+      `UPDATE waitlist_entries SET status = 'CANCELLED', updated_at = $3 WHERE organization_id = $1 AND account_id = $2 AND status IN ('WAITING', 'HOLDING')`,
+      [org.id, accountId, this.now],
+    );
+    return endLeases(tx, { accountId, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
   }
 
   /** After commit: the member's leases that ended, the pool's new figures, the member's rights. */
@@ -241,10 +253,7 @@ export class OrganizationService {
         membership.status = status;
         membership.updatedAt = this.now;
         await tx.update(MembershipEntity, { id: membership.id }, { status, updatedAt: membership.updatedAt });
-        const ended =
-          status === 'BLOCKED'
-            ? await endLeases(tx, { accountId: membership.accountId, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true })
-            : [];
+        const ended = status === 'BLOCKED' ? await this.endMembershipSeats(tx, org, membership.accountId) : [];
         afterCommit(() => this.told(org, membership.accountId, ended));
         await this.audit(tx, org, session.account!.id, status === 'BLOCKED' ? 'MEMBER_BLOCKED' : 'MEMBER_UNBLOCKED', { accountId: membership.accountId });
       }
@@ -274,7 +283,7 @@ export class OrganizationService {
     await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const { org, membership } = await this.memberAccess(session, tx, membershipId);
       await tx.delete(MembershipEntity, { id: membership.id });
-      const ended = await endLeases(tx, { accountId: membership.accountId, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
+      const ended = await this.endMembershipSeats(tx, org, membership.accountId);
       afterCommit(() => this.told(org, membership.accountId, ended));
       await this.audit(tx, org, session.account!.id, 'MEMBER_REMOVED', { accountId: membership.accountId });
     });
@@ -290,7 +299,7 @@ export class OrganizationService {
       if (membership.status === 'BLOCKED') throw new DomainError('MEMBERSHIP_BLOCKED');
       const org = await tx.findOneByOrFail(OrganizationEntity, { id: organizationId });
       await tx.delete(MembershipEntity, { id: membership.id });
-      const ended = await endLeases(tx, { accountId: caller.id, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
+      const ended = await this.endMembershipSeats(tx, org, caller.id);
       await this.audit(tx, org, caller.id, 'MEMBER_LEFT', { accountId: caller.id });
       afterCommit(() => this.told(org, caller.id, ended));
     });

@@ -1,6 +1,6 @@
 import express, { type Router } from 'express';
-import { DomainError } from '../../platform/errors';
-import { negotiateLanguage, userErrorMessage, type Lang } from '../../platform/i18n';
+import { AccessError, DomainError } from '../../platform/errors';
+import { accessMessage, negotiateLanguage, userErrorMessage, type Lang } from '../../platform/i18n';
 import type { Services } from '../../services';
 import { Session } from '../../platform/auth/session';
 import { parseOfflineRequest } from '../../offline/request';
@@ -107,8 +107,10 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
   };
   const failure = (lang: Lang, err: unknown): string => {
     if (err instanceof DomainError) return `<p class="error">${escapeHtml(userErrorMessage(lang, err.code, err.options.reason, err.options.params))}</p>`;
+    if (err instanceof AccessError && err.code === 'RATE_LIMITED') return `<p class="error">${escapeHtml(accessMessage(lang, 'RATE_LIMITED', err.params))}</p>`;
     throw err;
   };
+  const statusOf = (err: unknown) => (err instanceof AccessError && err.code === 'RATE_LIMITED' ? 429 : 400);
 
   router.get('/verify-email', (req, res) => {
     const lang = langOf(req);
@@ -128,7 +130,7 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
       res.type('html').send(page(lang, t.verifyTitle, `<p>${t.verified}</p>`));
     } catch (err) {
       try {
-        res.status(400).type('html').send(page(lang, t.verifyTitle, failure(lang, err)));
+        res.status(statusOf(err)).type('html').send(page(lang, t.verifyTitle, failure(lang, err)));
       } catch (e) {
         next(e);
       }
@@ -156,11 +158,11 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     const token = tokenOf(req);
     const password = (req.body as Record<string, unknown>)?.newPassword;
     try {
-      await services.accounts.resetPassword(token, typeof password === 'string' ? password : '');
+      await services.accounts.resetPassword(token, typeof password === 'string' ? password : '', ipHashOf(req));
       res.type('html').send(page(lang, TEXT[lang].resetTitle, `<p>${TEXT[lang].reset}</p>`));
     } catch (err) {
       try {
-        res.status(400).type('html').send(resetForm(lang, token, failure(lang, err)));
+        res.status(statusOf(err)).type('html').send(resetForm(lang, token, failure(lang, err)));
       } catch (e) {
         next(e);
       }
@@ -214,7 +216,7 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
           const found = await services.accounts.authenticate(token);
           if (found) await services.accounts.logout(new Session({ kind: 'account', account: found.account, tokenId: found.token.id, client: 'WEB' }));
         }
-        res.status(400).type('html').send(offlineForm(lang, request, failure(lang, err)));
+        res.status(statusOf(err)).type('html').send(offlineForm(lang, request, failure(lang, err)));
       } catch (e) {
         next(e);
       }

@@ -2,6 +2,17 @@ import type { EntityManager } from 'typeorm';
 import type { LeaseEndReasonName } from './entities';
 import { returningRows } from './sql';
 
+/** The advisory lock that serializes one account's seat changes: acquires, and whatever ends its seats. */
+export const SEAT_LOCK_NAMESPACE = 7_100_020;
+
+/**
+ * Takes the account's seat lock inside `tx`, so that ending its seats (block, removal, leaving,
+ * logging out everywhere) cannot interleave with an acquire that read the old state.
+ */
+export async function lockAccountSeats(tx: EntityManager, accountId: string): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SEAT_LOCK_NAMESPACE, accountId]);
+}
+
 /**
  * Ends unended leases matching a condition, with a reason (R4.12). Used by the seats module and by
  * the modules whose actions end seats: blocking or removing a member (R3.4), logging out

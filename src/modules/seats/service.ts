@@ -14,7 +14,7 @@ import type { EntitlementView, LicenseService } from '../licenses/service';
 import type { TrialService } from '../trials/service';
 import { MembershipEntity, OrganizationEntity } from '../organizations/entities';
 import { capacity, needsReconcile, pickLicense, reconcile, seatsUsed, servingCandidates, type SeatKindName } from './allocation';
-import { endLeases, type EndedLease } from './ending';
+import { endLeases, SEAT_LOCK_NAMESPACE, type EndedLease } from './ending';
 import { isLive, liveSql, SeatLeaseEntity } from './entities';
 import { HEARTBEAT_FAST_SQL, INSERT_LEASE_SQL, LEASE_COLUMNS, leaseFields, leaseParams, licenseFields, returningRows } from './sql';
 
@@ -54,7 +54,6 @@ interface Source {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const SEAT_LOCK_NAMESPACE = 7_100_020;
 /**
  * A heartbeat extends a lease without the pool lock only while the lease lies this far from
  * lapsing: an acquire that counted it as lapsed would need a clock this far ahead.
@@ -109,13 +108,14 @@ export class SeatService {
       | { ok: false; retry: true; error?: undefined };
     const outcome = await this.run<Outcome>(async (tx, tell) => {
       await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [SEAT_LOCK_NAMESPACE, account.id]);
-      const now = this.now;
+      let now = this.now;
       // R4.2: a live lease of this account on this device (in any pool) is the answer.
       const existing = await this.openLeaseOf(tx, account.id, deviceHash);
       if (existing && isLive(existing, now)) {
         // A restart or a retry. Under the pool lock (the lease may be near its lapse, or its pool may
         // have shrunk, R4.10), the lease is checked and kept, or ended and the acquire starts over.
         await tx.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [existing.poolAccountId]);
+        now = this.now; // what others decided while we waited for the lock is judged by the time now
         const fresh = await tx.findOneByOrFail(SeatLeaseEntity, { id: existing.id });
         if (!isLive(fresh, now)) {
           if (!fresh.endedAt) tell.ended(await endLeases(tx, { ids: [fresh.id] }, 'TIMED_OUT', now));
@@ -160,6 +160,7 @@ export class SeatService {
       if (takenOver.length > 0) tell.ended(await endLeases(tx, { ids: takenOver }, 'TAKEN_OVER', now));
       const poolIds = [...new Set(usable.map((s) => s.poolAccountId))].sort();
       if (poolIds.length > 0) await tx.query('SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [poolIds]);
+      now = this.now; // count live leases with the time after the wait for the locks
 
       let exhausted: SeatUsageView | undefined;
       for (const source of usable) {
@@ -435,11 +436,14 @@ export class SeatService {
   /** R4.9: a member keeps this device's seat for 1 to the organization's limit of days. */
   async reserveOffline(session: Session, leaseId: string, days: number): Promise<SeatLeaseEntity> {
     const outcome = await this.run(async (tx, tell) => {
-      const lease = await this.ownLease(tx, session, leaseId);
+      const found = await this.ownLease(tx, session, leaseId);
+      // Under the pool lock: an acquire may be counting this lease as lapsed at this very moment.
+      await tx.query('SELECT id FROM accounts WHERE id = $1 FOR UPDATE', [found.poolAccountId]);
+      const lease = (await this.readLease(tx, found.id))!;
       const now = this.now;
       if (!isLive(lease, now)) {
         if (!lease.endedAt) tell.ended(await endLeases(tx, { ids: [lease.id] }, 'TIMED_OUT', now));
-        return tx.findOneByOrFail(SeatLeaseEntity, { id: lease.id });
+        return (await this.readLease(tx, lease.id))!;
       }
       const license = await tx.findOneBy(LicenseEntity, { id: lease.licenseId });
       if (license?.type === 'TRIAL') throw new DomainError('OFFLINE_NOT_ALLOWED', { reason: 'TRIAL' }); // R5.4
@@ -591,7 +595,11 @@ export class SeatService {
       const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: accountId });
       const existing = await this.openLeaseOf(tx, accountId, deviceHash);
       if (existing?.kind === 'OFFLINE_BOUND') {
-        const bound = licenses.find((l) => l.id === existing.licenseId)!;
+        const bound = licenses.find((l) => l.id === existing.licenseId);
+        // The same computer asks again: only for the same platform, while its license still serves.
+        if (!bound || !isActive(bound, now) || existing.platform !== platform || !bound.platforms.includes(platform)) {
+          throw new DomainError('OFFLINE_NOT_ALLOWED', { reason: 'NOT_PERMANENT' });
+        }
         if (existing.offlineNonce !== nonce) {
           existing.offlineNonce = nonce;
           existing.offlineIssuedAt = now;

@@ -137,10 +137,15 @@ export class WaitlistService {
           [poolAccountId, now],
         )) as unknown;
         const expiredRows = (Array.isArray((expired as unknown[])[0]) ? (expired as unknown[][])[0] : expired) as Array<{ account_id: string }>;
-        const waiting = await tx.getRepository(WaitlistEntryEntity).find({
-          where: { poolAccountId, status: 'WAITING' },
-          order: { createdAt: 'ASC', id: 'ASC' },
-        });
+        // Only waiters who are still active members get a turn (R3.4).
+        const waiting = await tx
+          .getRepository(WaitlistEntryEntity)
+          .createQueryBuilder('w')
+          .innerJoin(MembershipEntity, 'm', "m.organization_id = w.organization_id AND m.account_id = w.account_id AND m.status = 'ACTIVE'")
+          .where("w.pool_account_id = :pool AND w.status = 'WAITING'", { pool: poolAccountId })
+          .orderBy('w.created_at', 'ASC')
+          .addOrderBy('w.id', 'ASC')
+          .getMany();
         const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: poolAccountId });
         const taken = await this.deps.seats.seatsTakenInPool(tx, poolAccountId, now);
         const promoted: WaitlistEntryEntity[] = [];
