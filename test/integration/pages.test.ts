@@ -1,4 +1,4 @@
-import { login, newAccount, PASSWORD } from '../helpers/factories';
+import { login, newAccount, newOrganization, PASSWORD } from '../helpers/factories';
 import { tokenFrom } from '../helpers/mail';
 import { startTestServer, type TestServer } from '../helpers/server';
 
@@ -59,5 +59,29 @@ describe('pages behind emailed links', () => {
     const r = await fetch(`${t.base}/verify-email`);
     expect(r.status).toBe(400);
     expect(await r.text()).toContain('incomplete');
+  });
+
+  it('R3.3 the invite URL leads to a page where a logged-in user confirms joining; joining is idempotent', async () => {
+    const { organization } = await newOrganization(t, { name: 'Page Org' });
+    const member = await newAccount(t);
+    const url = organization.inviteUrl.replace(/^http:\/\/[^/]+/, t.base);
+    const shown = await fetch(url, { headers: { 'accept-language': 'es' } });
+    expect(shown.status).toBe(200);
+    expect(await shown.text()).toContain(organization.inviteCode);
+    const postTo = (password: string) =>
+      fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ email: member.email, password }).toString() });
+    const wrong = await postTo('not the password');
+    expect(wrong.status).toBe(400);
+    expect(await wrong.text()).toContain('password is wrong');
+    const ok = await postTo(member.password);
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain('You have joined Page Org');
+    expect((await postTo(member.password)).status).toBe(200);
+    const rows = await t.server.ds.query('SELECT count(*)::int AS n FROM memberships WHERE organization_id = $1', [organization.id]);
+    expect(rows[0].n).toBe(1);
+    const tokens = await t.server.ds.query('SELECT count(*)::int AS n FROM auth_tokens WHERE account_id = $1 AND revoked_at IS NULL', [member.account.id]);
+    expect(tokens[0].n).toBe(1); // the page's logins do not stay usable
+    const bogus = await fetch(`${t.base}/join/I-000-000-000-000`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ email: member.email, password: member.password }).toString() });
+    expect(await bogus.text()).toContain('invitation code is not valid');
   });
 });

@@ -426,6 +426,11 @@ export class OrganizationService {
     return ownerLicenses.find((l) => isSharable(l.type) && isActive(l, now))?.type ?? null;
   }
 
+  /** The name a joiner may see of the organization it joined. */
+  async summaryOf(organizationId: string): Promise<OrganizationEntity | null> {
+    return this.deps.ds.getRepository(OrganizationEntity).findOneBy({ id: organizationId });
+  }
+
   async byIds(ids: readonly string[]): Promise<Array<OrganizationEntity | null>> {
     const rows = await this.deps.ds.getRepository(OrganizationEntity).findBy({ id: In([...ids]) });
     return ids.map((id) => rows.find((r) => r.id === id) ?? null);

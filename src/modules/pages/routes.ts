@@ -4,6 +4,7 @@ import { accessMessage, negotiateLanguage, userErrorMessage, type Lang } from '.
 import type { Services } from '../../services';
 import { Session } from '../../platform/auth/session';
 import { parseOfflineRequest } from '../../offline/request';
+import { parseCode } from '../licenses/codes';
 
 /**
  * The pages that emailed links lead to (R1.3, R1.7). A GET only shows a form; the change happens on
@@ -84,6 +85,30 @@ const OFFLINE_TEXT: Record<Lang, Record<string, string>> = {
     password: 'Contraseña',
     confirm: 'Iniciar sesión y crear el archivo de respuesta',
     bad: 'Esta solicitud no es válida. Cree un nuevo archivo de solicitud en la aplicación.',
+  },
+};
+
+const JOIN_TEXT: Record<Lang, Record<string, string>> = {
+  EN: {
+    title: 'Join an organization',
+    intro: 'You have been invited to use an organization’s licenses with this invite code:',
+    confirm: 'Log in and join',
+    joined: 'You have joined {name}. Start the app and log in to use its licenses.',
+    alternative: 'You can also enter the code in the activation box of the license portal.',
+  },
+  DE: {
+    title: 'Einer Organisation beitreten',
+    intro: 'Sie wurden eingeladen, die Lizenzen einer Organisation mit diesem Einladungscode zu nutzen:',
+    confirm: 'Anmelden und beitreten',
+    joined: 'Sie sind {name} beigetreten. Starten Sie die App und melden Sie sich an, um die Lizenzen zu nutzen.',
+    alternative: 'Sie können den Code auch im Aktivierungsfeld des Lizenzportals eingeben.',
+  },
+  ES: {
+    title: 'Unirse a una organización',
+    intro: 'Le han invitado a usar las licencias de una organización con este código de invitación:',
+    confirm: 'Iniciar sesión y unirse',
+    joined: 'Se ha unido a {name}. Inicie la aplicación e inicie sesión para usar sus licencias.',
+    alternative: 'También puede introducir el código en la casilla de activación del portal de licencias.',
   },
 };
 
@@ -196,27 +221,76 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     res.status(html.includes('class="error"') ? 400 : 200).type('html').send(html);
   });
 
+  /**
+   * Logs in with the form's email and password (the same rules as `login`, R1.6), runs `action`
+   * as that account, and revokes the token made for it whatever happens.
+   */
+  const asFormLogin = async <T>(req: express.Request, action: (session: Session) => Promise<T>): Promise<T> => {
+    const body = req.body as Record<string, unknown>;
+    const email = typeof body?.email === 'string' ? body.email : '';
+    const password = typeof body?.password === 'string' ? body.password : '';
+    const { token } = await services.accounts.login({ email, password, client: 'WEB' }, ipHashOf(req));
+    const found = (await services.accounts.authenticate(token))!;
+    const session = new Session({ kind: 'account', account: found.account, tokenId: found.token.id, client: 'WEB' });
+    try {
+      return await action(session);
+    } finally {
+      await services.accounts.logout(session);
+    }
+  };
+
   router.post('/offline', form, async (req, res, next) => {
     const lang = langOf(req);
     const body = req.body as Record<string, unknown>;
     const request = typeof body?.request === 'string' ? body.request : '';
-    const email = typeof body?.email === 'string' ? body.email : '';
-    const password = typeof body?.password === 'string' ? body.password : '';
-    let token: string | undefined;
     try {
-      token = (await services.accounts.login({ email, password, client: 'WEB' }, ipHashOf(req))).token;
-      const found = await services.accounts.authenticate(token);
-      const session = new Session({ kind: 'account', account: found!.account, tokenId: found!.token.id, client: 'WEB' });
-      const { responseFile } = await services.offline.validate(session, request);
-      await services.accounts.logout(session);
+      const { responseFile } = await asFormLogin(req, (session) => services.offline.validate(session, request));
       res.set('Content-Disposition', 'attachment; filename="response.lic"').type('application/json').send(responseFile);
     } catch (err) {
       try {
-        if (token) {
-          const found = await services.accounts.authenticate(token);
-          if (found) await services.accounts.logout(new Session({ kind: 'account', account: found.account, tokenId: found.token.id, client: 'WEB' }));
-        }
         res.status(statusOf(err)).type('html').send(offlineForm(lang, request, failure(lang, err)));
+      } catch (e) {
+        next(e);
+      }
+    }
+  });
+
+  // R3.2, R3.3: the invite URL. The page names the code; logging in here joins (idempotent).
+  const joinForm = (lang: Lang, code: string, error = '') => {
+    const t = JOIN_TEXT[lang];
+    return page(
+      lang,
+      t.title,
+      `<p>${t.intro}</p><p><strong>${escapeHtml(code)}</strong></p>${error}<form method="post" action="/join/${encodeURIComponent(code)}">
+<label for="email">${OFFLINE_TEXT[lang].email}</label><input id="email" type="email" name="email" autocomplete="username" required>
+<label for="password">${OFFLINE_TEXT[lang].password}</label><input id="password" type="password" name="password" autocomplete="current-password" required>
+<p><button type="submit">${t.confirm}</button></p></form><p>${t.alternative}</p>`,
+    );
+  };
+  router.use('/join', (_req, res, next) => {
+    res.set({
+      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+      'Referrer-Policy': 'no-referrer',
+      'X-Content-Type-Options': 'nosniff',
+      'Cache-Control': 'no-store',
+    });
+    next();
+  });
+  router.get('/join/:code', (req, res) => {
+    res.type('html').send(joinForm(langOf(req), String(req.params.code).slice(0, 64)));
+  });
+  router.post('/join/:code', form, async (req, res, next) => {
+    const lang = langOf(req);
+    const code = String(req.params.code).slice(0, 64);
+    try {
+      const parsed = parseCode(code);
+      if (parsed.kind !== 'invite') throw new DomainError('INVALID_INVITE_CODE');
+      const joined = await asFormLogin(req, (session) => services.organizations.join(session, parsed.code));
+      const org = await services.organizations.summaryOf(joined.membership.membership.organizationId);
+      res.type('html').send(page(lang, JOIN_TEXT[lang].title, `<p>${escapeHtml(JOIN_TEXT[lang].joined.replace('{name}', org?.name ?? ''))}</p>`));
+    } catch (err) {
+      try {
+        res.status(statusOf(err)).type('html').send(joinForm(lang, code, failure(lang, err)));
       } catch (e) {
         next(e);
       }
