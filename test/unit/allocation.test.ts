@@ -46,4 +46,16 @@ describe('R4.4 seat arithmetic (pure)', () => {
     const crowded = [lease('m1', 'MEMBER', 'a', 50), lease('o1', 'OWNER', 'a', 10)];
     expect(reconcile([a], crowded, now).end).toEqual(['m1']);
   });
+
+  it('places a displaced lease on the narrowest license, leaving the wider one to a lease only it can carry', () => {
+    const both = lic('a', 1, { platforms: ['WINDOWS', 'MAC'] });
+    const windowsOnly = lic('b', 1, { platforms: ['WINDOWS'] });
+    const gone = lic('c', 1, { expiresAt: new Date(now.getTime() - 1000) });
+    const m1 = lease('m1', 'MEMBER', 'c', 30); // Windows, displaced
+    const m2 = { ...lease('m2', 'MEMBER', 'a', 10), platform: 'MAC' as const };
+    const { keep, end } = reconcile([both, windowsOnly, gone], [m1, m2], now);
+    expect(end).toEqual([]);
+    expect(keep.get('m1')).toBe('b');
+    expect(keep.get('m2')).toBe('a');
+  });
 });

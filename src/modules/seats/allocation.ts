@@ -84,7 +84,10 @@ export function reconcile(licenses: LicenseFacts[], leases: LeaseFacts[], now: D
     const half = isOwnerDevice(lease.kind)
       ? candidates.find((l) => l.platforms.includes(lease.platform) && (placed.get(l.id) ?? []).filter((x) => isOwnerDevice(x.kind)).length % 2 === 1)
       : undefined;
-    const target = half ?? (current && fits(current) ? current : pickLicense(candidates, placed, lease.kind, lease.platform));
+    // A displaced lease tries the licenses that cover the fewest platforms first, so that it does not
+    // take the one seat another platform's lease could have used.
+    const byNarrowness = [...candidates].sort((a, b) => a.platforms.length - b.platforms.length);
+    const target = half ?? (current && fits(current) ? current : pickLicense(byNarrowness, placed, lease.kind, lease.platform));
     if (!target) {
       end.push(lease.id);
       continue;
