@@ -162,9 +162,12 @@ export class AccountService {
   // ---------------------------------------------------------------- login and tokens
 
   /**
-   * R1.5 and R1.6. Attempts on one account are serialized by an advisory lock, so that every
-   * attempt is counted exactly, also when one document carries several aliased `login` fields or
-   * many requests arrive at once. Failures are committed before the answer is given.
+   * R1.5 and R1.6. The password is checked outside any transaction (argon2 takes tens of
+   * milliseconds and must not hold a database connection); the outcome is then decided and recorded
+   * under the account's advisory lock, so that every attempt is counted exactly, also when one
+   * document carries several aliased `login` fields or many requests arrive at once. An attempt
+   * that finds a block answers LOGIN_BLOCKED whatever its password. Failures are committed before
+   * the answer is given.
    */
   async login(input: { email: string; password: string; client: ClientKindName }, ipHash: string): Promise<{ token: string; account: AccountEntity }> {
     const { ds, logger } = this.deps;
@@ -177,6 +180,10 @@ export class AccountService {
       await verifyAgainstDummy(input.password);
       throw new DomainError('INVALID_CREDENTIALS');
     }
+    // A blocked attempt costs no hashing.
+    const early = await this.blockedUntil(ds.manager, account.id, ipHash, this.now);
+    if (early) throw new DomainError('LOGIN_BLOCKED', { params: { until: early } });
+    const passwordOk = await verifyPassword(account.passwordHash, input.password);
     type Outcome = { ok: true; token: string } | { ok: false; blockedUntil?: Date };
     const outcome = await inTransaction<Outcome>(ds, logger, async (tx) => {
       await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOGIN_LOCK_NAMESPACE, account.id]);
@@ -192,22 +199,21 @@ export class AccountService {
         'SELECT consecutive_failures, blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2',
         [account.id, ipHash],
       )) as Array<{ consecutive_failures: number; blocked_until: Date | null }>;
-      if (ipRow?.blocked_until && ipRow.blocked_until > now) return { ok: false, blockedUntil: ipRow.blocked_until };
-      const accountBlock = await this.accountBlockedUntil(tx, account.id, now);
-      if (accountBlock) return { ok: false, blockedUntil: accountBlock };
+      const blockedUntil = await this.blockedUntil(tx, account.id, ipHash, now);
+      if (blockedUntil) return { ok: false, blockedUntil };
 
-      if (await verifyPassword(account.passwordHash!, input.password)) {
+      if (passwordOk) {
         await tx.query('DELETE FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2', [account.id, ipHash]);
         return { ok: true, token: await this.issueToken(tx, account.id, input.client) };
       }
       const failures = (ipRow?.consecutive_failures ?? 0) + 1;
-      const blockedUntil = failures >= IP_FAILURE_LIMIT ? addMs(now, IP_BLOCK_MS) : null;
+      const blocksNow = failures >= IP_FAILURE_LIMIT ? addMs(now, IP_BLOCK_MS) : null;
       await tx.query(
         `INSERT INTO login_ip_throttle (account_id, ip_hash, consecutive_failures, blocked_until, updated_at)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (account_id, ip_hash) DO UPDATE
            SET consecutive_failures = EXCLUDED.consecutive_failures, blocked_until = EXCLUDED.blocked_until, updated_at = EXCLUDED.updated_at`,
-        [account.id, ipHash, failures, blockedUntil, now],
+        [account.id, ipHash, failures, blocksNow, now],
       );
       await tx.query('INSERT INTO login_failures (account_id, failed_at) VALUES ($1, $2)', [account.id, now]);
       return { ok: false };
@@ -215,6 +221,15 @@ export class AccountService {
     if (outcome.ok) return { token: outcome.token, account };
     if (outcome.blockedUntil) throw new DomainError('LOGIN_BLOCKED', { params: { until: outcome.blockedUntil } });
     throw new DomainError('INVALID_CREDENTIALS');
+  }
+
+  /** The end of the block this IP or the whole account is in (R1.6), if any. */
+  private async blockedUntil(manager: EntityManager, accountId: string, ipHash: string, now: Date): Promise<Date | undefined> {
+    const [ipRow] = (await manager.query('SELECT blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2', [accountId, ipHash])) as Array<{
+      blocked_until: Date | null;
+    }>;
+    if (ipRow?.blocked_until && ipRow.blocked_until > now) return ipRow.blocked_until;
+    return this.accountBlockedUntil(manager, accountId, now);
   }
 
   /** The end of the 100-per-hour block, if the account is in one: the hour that saw 100 failures ends then. */
