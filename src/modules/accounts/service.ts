@@ -1,18 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { Session } from '../../platform/auth/session';
-import { addMs, DAY, HOUR, type Clock } from '../../platform/clock';
+import type { ServiceDeps } from '../../platform/deps';
+import { addMs, DAY, HOUR } from '../../platform/clock';
 import { newPublicId, newSecretToken, sha256 } from '../../platform/crypto';
 import { inTransaction, isUniqueViolation, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { DomainError } from '../../platform/errors';
 import { checkEmail, checkText, hasControlCharacters } from '../../platform/validation';
 import type { Lang } from '../../platform/i18n';
-import type { Logger } from '../../platform/logger';
-import type { Mailer } from '../../platform/mail/mailer';
-import type { RateLimits } from '../../platform/rate-limit';
-import type { Events } from '../../platform/events';
 import { passwordResetMail, verificationMail } from '../../platform/mail/templates';
 import {
   AccountEntity,
@@ -40,15 +37,7 @@ const TOUCH_EVERY_MS = 60_000;
 const RESET_REQUEST_FLOOR_MS = 250;
 const LOGIN_LOCK_NAMESPACE = 7_100_010;
 
-export interface AccountServiceDeps {
-  ds: DataSource;
-  clock: Clock;
-  mailer: Mailer;
-  logger: Logger;
-  publicUrl: string;
-  rateLimits: RateLimits;
-  events: Events;
-}
+export type AccountServiceDeps = ServiceDeps;
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();

@@ -1,17 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { In, IsNull } from 'typeorm';
 import type { Session } from '../../platform/auth/session';
-import { DAY, type Clock } from '../../platform/clock';
+import type { ServiceDeps } from '../../platform/deps';
+import { DAY } from '../../platform/clock';
 import { newPublicId } from '../../platform/crypto';
 import { inTransaction, isUniqueViolation, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { AccessError, DomainError } from '../../platform/errors';
 import { checkEmail, checkText } from '../../platform/validation';
-import type { Logger } from '../../platform/logger';
-import type { Mailer } from '../../platform/mail/mailer';
 import { licenseExpiryMail, licenseIssuedMail } from '../../platform/mail/templates';
-import type { RateLimits } from '../../platform/rate-limit';
-import type { Events } from '../../platform/events';
 import { AccountEntity, type LanguageCode } from '../accounts/entities';
 import type { MembershipModel } from '../organizations/service';
 import { normalizeEmail } from '../accounts/service';
@@ -30,15 +27,7 @@ import {
   type PoolPeriod,
 } from './rules';
 
-export interface LicenseServiceDeps {
-  ds: DataSource;
-  clock: Clock;
-  mailer: Mailer;
-  logger: Logger;
-  publicUrl: string;
-  rateLimits: RateLimits;
-  events: Events;
-}
+export type LicenseServiceDeps = ServiceDeps;
 
 export interface IssueLicenseInput {
   type: LicenseTypeName;

@@ -1,15 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { EntityManager } from 'typeorm';
 import { In } from 'typeorm';
 import type { Session } from '../../platform/auth/session';
-import type { Clock } from '../../platform/clock';
+import type { ServiceDeps } from '../../platform/deps';
 import { inTransaction, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { AccessError, DomainError } from '../../platform/errors';
 import { checkText } from '../../platform/validation';
-import type { Logger } from '../../platform/logger';
 import { decodeCursor, encodeCursor, pageOf, pageSize, type Page } from '../../platform/pagination';
-import type { RateLimits } from '../../platform/rate-limit';
-import type { Events } from '../../platform/events';
 import { AccountEntity } from '../accounts/entities';
 import { summaryOf, type AccountSummaryModel } from '../accounts/summary';
 import { generateInviteCode, parseCode } from '../licenses/codes';
@@ -25,14 +22,7 @@ import {
   type MembershipStatusName,
 } from './entities';
 
-export interface OrganizationServiceDeps {
-  ds: DataSource;
-  clock: Clock;
-  logger: Logger;
-  publicUrl: string;
-  rateLimits: RateLimits;
-  events: Events;
-}
+export type OrganizationServiceDeps = ServiceDeps;
 
 /** A membership as the caller sees it: administrators and the member see the member's email. */
 export interface MembershipModel {

@@ -114,7 +114,7 @@ const JOIN_TEXT: Record<Lang, Record<string, string>> = {
 
 export function pageRoutes(services: Services, ipHashOf: (req: express.Request) => string): Router {
   const router = express.Router();
-  router.use(['/verify-email', '/reset-password', '/offline'], (_req, res, next) => {
+  router.use(['/verify-email', '/reset-password', '/offline', '/join'], (_req, res, next) => {
     res.set({
       'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
       'Referrer-Policy': 'no-referrer',
@@ -137,6 +137,25 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
   };
   const statusOf = (err: unknown) => (err instanceof AccessError && err.code === 'RATE_LIMITED' ? 429 : 400);
 
+  /**
+   * A form's POST: `act` answers on success; an expected failure shows the form again with the
+   * message (400, or 429 when rate limited); anything else goes to the error handler.
+   */
+  const formPost =
+    (act: (req: express.Request, res: express.Response, lang: Lang) => Promise<void>, again: (req: express.Request, lang: Lang, error: string) => string) =>
+    async (req: express.Request, res: express.Response, next: express.NextFunction) => {
+      const lang = langOf(req);
+      try {
+        await act(req, res, lang);
+      } catch (err) {
+        try {
+          res.status(statusOf(err)).type('html').send(again(req, lang, failure(lang, err)));
+        } catch (e) {
+          next(e);
+        }
+      }
+    };
+
   router.get('/verify-email', (req, res) => {
     const lang = langOf(req);
     const t = TEXT[lang];
@@ -147,20 +166,17 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     );
   });
 
-  router.post('/verify-email', form, async (req, res, next) => {
-    const lang = langOf(req);
-    const t = TEXT[lang];
-    try {
-      await services.accounts.verifyEmail(tokenOf(req));
-      res.type('html').send(page(lang, t.verifyTitle, `<p>${t.verified}</p>`));
-    } catch (err) {
-      try {
-        res.status(statusOf(err)).type('html').send(page(lang, t.verifyTitle, failure(lang, err)));
-      } catch (e) {
-        next(e);
-      }
-    }
-  });
+  router.post(
+    '/verify-email',
+    form,
+    formPost(
+      async (req, res, lang) => {
+        await services.accounts.verifyEmail(tokenOf(req));
+        res.type('html').send(page(lang, TEXT[lang].verifyTitle, `<p>${TEXT[lang].verified}</p>`));
+      },
+      (_req, lang, error) => page(lang, TEXT[lang].verifyTitle, error),
+    ),
+  );
 
   const resetForm = (lang: Lang, token: string, error = '') =>
     page(
@@ -178,21 +194,18 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     res.type('html').send(resetForm(lang, token));
   });
 
-  router.post('/reset-password', form, async (req, res, next) => {
-    const lang = langOf(req);
-    const token = tokenOf(req);
-    const password = (req.body as Record<string, unknown>)?.newPassword;
-    try {
-      await services.accounts.resetPassword(token, typeof password === 'string' ? password : '', ipHashOf(req));
-      res.type('html').send(page(lang, TEXT[lang].resetTitle, `<p>${TEXT[lang].reset}</p>`));
-    } catch (err) {
-      try {
-        res.status(statusOf(err)).type('html').send(resetForm(lang, token, failure(lang, err)));
-      } catch (e) {
-        next(e);
-      }
-    }
-  });
+  router.post(
+    '/reset-password',
+    form,
+    formPost(
+      async (req, res, lang) => {
+        const password = (req.body as Record<string, unknown>)?.newPassword;
+        await services.accounts.resetPassword(tokenOf(req), typeof password === 'string' ? password : '', ipHashOf(req));
+        res.type('html').send(page(lang, TEXT[lang].resetTitle, `<p>${TEXT[lang].reset}</p>`));
+      },
+      (req, lang, error) => resetForm(lang, tokenOf(req), error),
+    ),
+  );
   // R6.2–R6.3: where the request file leads. Logging in here uses the same login rules (R1.6)
   // and the token made for it is revoked as soon as the response file is made.
   const offlineForm = (lang: Lang, request: string, error = '') => {
@@ -239,21 +252,21 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     }
   };
 
-  router.post('/offline', form, async (req, res, next) => {
-    const lang = langOf(req);
-    const body = req.body as Record<string, unknown>;
-    const request = typeof body?.request === 'string' ? body.request : '';
-    try {
-      const { responseFile } = await asFormLogin(req, (session) => services.offline.validate(session, request));
-      res.set('Content-Disposition', 'attachment; filename="response.lic"').type('application/json').send(responseFile);
-    } catch (err) {
-      try {
-        res.status(statusOf(err)).type('html').send(offlineForm(lang, request, failure(lang, err)));
-      } catch (e) {
-        next(e);
-      }
-    }
-  });
+  const requestOf = (req: express.Request): string => {
+    const v = (req.body as Record<string, unknown>)?.request;
+    return typeof v === 'string' ? v : '';
+  };
+  router.post(
+    '/offline',
+    form,
+    formPost(
+      async (req, res) => {
+        const { responseFile } = await asFormLogin(req, (session) => services.offline.validate(session, requestOf(req)));
+        res.set('Content-Disposition', 'attachment; filename="response.lic"').type('application/json').send(responseFile);
+      },
+      (req, lang, error) => offlineForm(lang, requestOf(req), error),
+    ),
+  );
 
   // R3.2, R3.3: the invite URL. The page names the code; logging in here joins (idempotent).
   const joinForm = (lang: Lang, code: string, error = '') => {
@@ -267,34 +280,23 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
 <p><button type="submit">${t.confirm}</button></p></form><p>${t.alternative}</p>`,
     );
   };
-  router.use('/join', (_req, res, next) => {
-    res.set({
-      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-      'Referrer-Policy': 'no-referrer',
-      'X-Content-Type-Options': 'nosniff',
-      'Cache-Control': 'no-store',
-    });
-    next();
-  });
+  const codeOf = (req: express.Request): string => String(req.params.code).slice(0, 64);
   router.get('/join/:code', (req, res) => {
-    res.type('html').send(joinForm(langOf(req), String(req.params.code).slice(0, 64)));
+    res.type('html').send(joinForm(langOf(req), codeOf(req)));
   });
-  router.post('/join/:code', form, async (req, res, next) => {
-    const lang = langOf(req);
-    const code = String(req.params.code).slice(0, 64);
-    try {
-      const parsed = parseCode(code);
-      if (parsed.kind !== 'invite') throw new DomainError('INVALID_INVITE_CODE');
-      const joined = await asFormLogin(req, (session) => services.organizations.join(session, parsed.code));
-      const org = await services.organizations.summaryOf(joined.membership.membership.organizationId);
-      res.type('html').send(page(lang, JOIN_TEXT[lang].title, `<p>${escapeHtml(JOIN_TEXT[lang].joined.replace('{name}', org?.name ?? ''))}</p>`));
-    } catch (err) {
-      try {
-        res.status(statusOf(err)).type('html').send(joinForm(lang, code, failure(lang, err)));
-      } catch (e) {
-        next(e);
-      }
-    }
-  });
+  router.post(
+    '/join/:code',
+    form,
+    formPost(
+      async (req, res, lang) => {
+        const parsed = parseCode(codeOf(req));
+        if (parsed.kind !== 'invite') throw new DomainError('INVALID_INVITE_CODE');
+        const joined = await asFormLogin(req, (session) => services.organizations.join(session, parsed.code));
+        const org = await services.organizations.summaryOf(joined.membership.membership.organizationId);
+        res.type('html').send(page(lang, JOIN_TEXT[lang].title, `<p>${escapeHtml(JOIN_TEXT[lang].joined.replace('{name}', org?.name ?? ''))}</p>`));
+      },
+      (req, lang, error) => joinForm(lang, codeOf(req), error),
+    ),
+  );
   return router;
 }

@@ -1,0 +1,17 @@
+import type { DataSource } from 'typeorm';
+import type { Clock } from './clock';
+import type { Events } from './events';
+import type { Logger } from './logger';
+import type { Mailer } from './mail/mailer';
+import type { RateLimits } from './rate-limit';
+
+/** What the domain services are built from (one set per server instance). */
+export interface ServiceDeps {
+  ds: DataSource;
+  clock: Clock;
+  mailer: Mailer;
+  logger: Logger;
+  publicUrl: string;
+  rateLimits: RateLimits;
+  events: Events;
+}
