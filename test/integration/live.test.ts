@@ -142,7 +142,7 @@ describe('R7.2 and R7.3 on one instance', () => {
     expect(JSON.stringify(refused.errors)).toContain('NOT_FOUND');
 
     const sub = subscribe<Lease>(client(m.token), LEASE, { id: lease.id }, 'leaseChanged');
-    await sleep(200);
+    await sleep(1000); // no push while the lease lives (and time for the subscription to be set up)
     expect(sub.events).toEqual([]);
     const list = await t.gql('query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }', { id: orgId }, { token: owner.token });
     const mId = list.data!.organization.members.edges.find((e: { node: { account: { userId: string } } }) => e.node.account.userId === m.account.userId).node.id;
@@ -154,9 +154,9 @@ describe('R7.2 and R7.3 on one instance', () => {
     // Its own release is not pushed.
     const own = (await acquire(t, other.token, 'o-pc')).lease!;
     const quiet = subscribe<Lease>(client(other.token), LEASE, { id: own.id }, 'leaseChanged');
-    await sleep(100);
+    await sleep(1000); // the subscription must be in place before the release for this to say anything
     await release(t, other.token, own.id);
-    await sleep(400);
+    await sleep(500);
     expect(quiet.events).toEqual([]);
     quiet.close();
 
@@ -165,7 +165,7 @@ describe('R7.2 and R7.3 on one instance', () => {
     await issueLicense(t, { platforms: ['CLOUD'], redeemForUserId: cloudOwner.account.userId });
     const first = (await acquire(t, cloudOwner.token, 'browser-1', { platform: 'CLOUD' })).lease!;
     const taken = subscribe<Lease>(client(cloudOwner.token), LEASE, { id: first.id }, 'leaseChanged');
-    await sleep(100);
+    await sleep(300);
     await acquire(t, cloudOwner.token, 'browser-2', { platform: 'CLOUD', takeover: true });
     expect((await taken.waitForCount(1))[0]).toMatchObject({ endReason: 'TAKEN_OVER' });
   });

@@ -95,6 +95,8 @@ export class LiveService {
       }, end);
       const offLease = this.deps.bus.subscribe(channels.lease(leaseId), onEnded);
       const offAccount = this.deps.bus.subscribe(channels.account(session.account!.id), recheck);
+      // The lease may have ended between reading it and listening: look once more now.
+      onEnded();
       const timer = setInterval(recheck, this.deps.recheckMs ?? 30_000);
       timer.unref();
       return () => {
