@@ -157,10 +157,10 @@ async function assemble(
   const jobs = new Jobs(ds, logger, config.runJobs);
   undo.push(() => jobs.stop());
   jobs.every('prune-login-throttle', JOB_LOCKS.pruneLoginThrottle, 10 * 60_000, () => services.accounts.pruneLoginThrottle());
-  jobs.every('sweep-lapsed-seats', JOB_LOCKS.sweepLapsedSeats, 2_000, () => services.seats.sweepLapsed());
+  jobs.every('sweep-lapsed-seats', JOB_LOCKS.sweepLapsedSeats, 1_000, () => services.seats.sweepLapsed());
   // Licenses end by the clock, not by a transaction: tell their pools' subscribers when one has.
   let expiryCheckedUntil = clock.now();
-  jobs.every('license-expiry-events', JOB_LOCKS.licenseExpiryEvents, 2_000, async () => {
+  jobs.every('license-expiry-events', JOB_LOCKS.licenseExpiryEvents, 1_000, async () => {
     const until = clock.now();
     const rows = (await ds.query(
       'SELECT DISTINCT owner_account_id FROM licenses WHERE owner_account_id IS NOT NULL AND expires_at > $1 AND expires_at <= $2',
