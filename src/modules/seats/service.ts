@@ -221,7 +221,11 @@ export class SeatService {
       };
     });
     // The device's lease ended just now (lapsed, pool shrank, trial over): acquire afresh, once.
-    if (!outcome.ok && outcome.retry) return attempt < 2 ? this.acquire(session, input, attempt + 1) : Promise.reject(new DomainError('NO_LICENSE'));
+    // The second attempt finds no open lease on the device (this one ended it), so it cannot retry.
+    if (!outcome.ok && outcome.retry) {
+      if (attempt > 1) throw new Error('acquireSeat: the device lease ended twice in a row');
+      return this.acquire(session, input, attempt + 1);
+    }
     if (!outcome.ok) throw outcome.error!;
     return outcome;
   }
