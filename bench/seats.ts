@@ -13,7 +13,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import { spawn } from 'node:child_process';
 import { readEmbeddedState, freePort } from '../src/platform/db/embedded';
-import { HEARTBEAT_FAST_SQL } from '../src/modules/seats/sql';
+import { HEARTBEAT_FAST_SQL } from '../src/modules/seats/ledger/store';
 import { keyedHash } from '../src/platform/crypto';
 import { projectRoot } from '../src/platform/paths';
 

@@ -6,6 +6,7 @@ import { Organizations1764600000000 } from './1764600000000-organizations';
 import { SeatLeases1764700000000 } from './1764700000000-seat-leases';
 import { TrialsOffline1764800000000 } from './1764800000000-trials-offline';
 import { Waitlist1764900000000 } from './1764900000000-waitlist';
+import { SeatLedger1765000000000 } from './1765000000000-seat-ledger';
 
 /** Every migration, oldest first. A new migration is added here as well as in its own file. */
-export const migrations = [Accounts1764400000000, LoginThrottle1764400000001, RateLimits1764400000002, Licenses1764500000000, Organizations1764600000000, SeatLeases1764700000000, TrialsOffline1764800000000, Waitlist1764900000000];
+export const migrations = [Accounts1764400000000, LoginThrottle1764400000001, RateLimits1764400000002, Licenses1764500000000, Organizations1764600000000, SeatLeases1764700000000, TrialsOffline1764800000000, Waitlist1764900000000, SeatLedger1765000000000];

@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config';
+import { SeatLedger } from './modules/seats/ledger';
 import { AccountService } from './modules/accounts/service';
 import { runOfflineCommand } from './offline/cli';
 import { Clock } from './platform/clock';
@@ -62,6 +63,7 @@ async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { acc
   try {
     await migrate(ds, logger);
     const clock = new Clock(false);
+    const events = new Events(new LocalEventBus());
     return await work({
       accounts: new AccountService({
         ds,
@@ -70,7 +72,8 @@ async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { acc
         logger,
         publicUrl: config.publicUrl,
         rateLimits: new RateLimits(poolOf(ds), config.rateLimitFactor),
-        events: new Events(new LocalEventBus()),
+        events,
+        ledger: new SeatLedger({ ds, clock, logger, events }),
       }),
     });
   } finally {

@@ -31,6 +31,7 @@ import { Clock } from './platform/clock';
 import type { Context } from './platform/context';
 import { keyedHash, safeEqual } from './platform/crypto';
 import { createDataSource, migrate, pendingMigrations, poolOf } from './platform/db/data-source';
+import { observeRetries } from './platform/db/transaction';
 import { ensureEmbeddedPostgres, freePort, type EmbeddedPostgres } from './platform/db/embedded';
 import { rootFields, Metrics } from './platform/metrics';
 import { wrapResolvers } from './platform/graphql/wrap';
@@ -153,7 +154,11 @@ async function assemble(
   const events = new Events(bus);
   undo.push(() => events.close());
   const services = createServices({ config, ds, clock, mailer, logger, rateLimits, appSecret, events });
-  const metrics = new Metrics(() => poolOf(ds));
+  const metrics = new Metrics(
+    () => poolOf(ds),
+    () => services.seats.licensesOverCapacity,
+  );
+  observeRetries(ds, (reason) => metrics.dbRetries.inc({ reason }));
   const jobs = new Jobs(ds, logger, config.runJobs);
   undo.push(() => jobs.stop());
   jobs.every('prune-login-throttle', JOB_LOCKS.pruneLoginThrottle, 10 * 60_000, () => services.accounts.pruneLoginThrottle());

@@ -10,6 +10,7 @@ import { OfflineSigningKeys } from './modules/offline/keys';
 import { OfflineService } from './modules/offline/service';
 import { LiveService } from './modules/live/service';
 import { WaitlistService } from './modules/seats/waitlist';
+import { SeatLedger } from './modules/seats/ledger';
 import { SystemService } from './modules/system/service';
 import type { Clock } from './platform/clock';
 import type { Loaders } from './platform/context';
@@ -52,8 +53,10 @@ export function createServices(deps: ServiceDeps): Services {
     rateLimits: deps.rateLimits,
     events: deps.events,
   };
+  // The seat ledger first: every module that ends seats does it through it.
+  const ledger = new SeatLedger({ ds: deps.ds, clock: deps.clock, logger: deps.logger, events: deps.events });
   const licenses = new LicenseService(common);
-  const organizations = new OrganizationService(common);
+  const organizations = new OrganizationService({ ...common, ledger });
   licenses.acceptInvitesWith((session, code) => organizations.join(session, code));
   const trials = new TrialService({ ds: deps.ds, clock: deps.clock, logger: deps.logger, licenses });
   const seats = new SeatService({
@@ -65,10 +68,10 @@ export function createServices(deps: ServiceDeps): Services {
     heartbeatIntervalSeconds: deps.config.heartbeatIntervalSeconds,
     licenses,
     trials,
-    events: deps.events,
+    ledger,
   });
-  const accounts = new AccountService(common);
-  const waitlist = new WaitlistService({ ds: deps.ds, clock: deps.clock, logger: deps.logger, mailer: deps.mailer, events: deps.events, seats });
+  const accounts = new AccountService({ ...common, ledger });
+  const waitlist = new WaitlistService({ ds: deps.ds, clock: deps.clock, logger: deps.logger, mailer: deps.mailer, events: deps.events, seats, ledger });
   seats.useWaitlist(waitlist);
   // Any change to a pool (seats ended, a license added, a member blocked) may be a waiter's turn.
   deps.events.onPoolChanged((pool) => void waitlist.promote(pool));
@@ -91,5 +94,10 @@ export function createLoaders(services: Services): Loaders {
     organizationById: new DataLoader((ids: readonly string[]) => services.organizations.byIds(ids)),
     licensesByOwner: new DataLoader((ids: readonly string[]) => services.licenses.byOwners(ids)),
     licenseById: new DataLoader((ids: readonly string[]) => services.licenses.byIds(ids)),
+    // Keyed "organizationId:accountId": a page of members costs one statement (R3.4 `usingSeat`).
+    usingSeat: new DataLoader((keys: readonly string[]) =>
+      services.seats.usingSeats(keys.map((k) => ({ organizationId: k.slice(0, 36), accountId: k.slice(37) }))),
+    ),
+    trialDaysByLicense: new DataLoader((ids: readonly string[]) => services.trials.daysRemainingOf(ids)),
   };
 }

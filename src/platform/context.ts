@@ -14,6 +14,10 @@ export interface Loaders {
   /** Every license an account holds; callers apply the visibility rules of their service. */
   licensesByOwner: DataLoader<string, LicenseEntity[]>;
   licenseById: DataLoader<string, LicenseEntity | null>;
+  /** Whether a member holds a live seat of its organization, keyed `organizationId:accountId`. */
+  usingSeat: DataLoader<string, boolean>;
+  /** A trial's remaining active days (R5.5), by license. */
+  trialDaysByLicense: DataLoader<string, number | null>;
 }
 
 /** What every resolver receives; built once per HTTP request or WebSocket operation. */

@@ -26,7 +26,17 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(pool: () => { totalCount: number; idleCount: number; waitingCount: number } | undefined) {
+  readonly dbRetries = new Counter({
+    name: 'tessera_db_retries_total',
+    help: 'Transactions run again after a deadlock or a serialization failure, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(
+    pool: () => { totalCount: number; idleCount: number; waitingCount: number } | undefined,
+    licensesOverCapacity: () => number = () => 0,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tessera_' });
     const registry = this.registry;
     new Gauge({
@@ -41,6 +51,15 @@ export class Metrics {
         this.set({ state: 'waiting' }, p?.waitingCount ?? 0);
       },
     });
+    new Gauge({
+      name: 'tessera_licenses_over_capacity',
+      help: 'Active licenses carrying more live leases than their seats, as of the last lapse sweep (R4.8: must stay 0; alert on > 0)',
+      registers: [registry],
+      collect() {
+        this.set(licensesOverCapacity());
+      },
+    });
+    for (const reason of ['deadlock', 'serialization_failure'] as const) this.dbRetries.inc({ reason }, 0);
   }
 
   /**

@@ -268,7 +268,8 @@ describe('R4.9 offline reservation, R4.10 shrinking pools, R4.11 and membership 
     const mb = nodes.find((n: { account: { userId: string } }) => n.account.userId === b.account.userId)!;
     await t.gql('mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }', { i: { membershipId: ma.id, status: 'BLOCKED' } }, { token: owner.token });
     expect((await heartbeat(t, a.token, la.id)).errors).toEqual([{ code: 'LEASE_ENDED', reason: 'MEMBERSHIP_ENDED' }]);
-    expect((await acquire(t, a.token, 'a-pc')).errors[0].code).toBe('NO_LICENSE');
+    // R3.4: a blocked member with no other source is told why, not "no license".
+    expect((await acquire(t, a.token, 'a-pc')).errors[0].code).toBe('MEMBERSHIP_BLOCKED');
     await t.gql('mutation($id: ID!) { removeMember(membershipId: $id) { ok } }', { id: mb.id }, { token: owner.token });
     expect((await heartbeat(t, b.token, lb.id)).errors).toEqual([{ code: 'LEASE_ENDED', reason: 'MEMBERSHIP_ENDED' }]);
     expect(await usage(owner.token, organization.id)).toMatchObject({ inUse: 0 });

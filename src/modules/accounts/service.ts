@@ -20,7 +20,7 @@ import {
   type LanguageCode,
 } from './entities';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './passwords';
-import { endLeases, lockAccountSeats } from '../seats/ending';
+import type { SeatLedger } from '../seats/ledger';
 
 /** Token lifetimes without use (R1.5). */
 export const TOKEN_IDLE_MS: Record<ClientKindName, number> = { WEB: 14 * DAY, DESKTOP: 180 * DAY };
@@ -37,7 +37,7 @@ const TOUCH_EVERY_MS = 60_000;
 const RESET_REQUEST_FLOOR_MS = 250;
 const LOGIN_LOCK_NAMESPACE = 7_100_010;
 
-export type AccountServiceDeps = ServiceDeps;
+export type AccountServiceDeps = ServiceDeps & { ledger: SeatLedger };
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -330,12 +330,8 @@ export class AccountService {
         `UPDATE auth_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)`,
         [account.id, this.now, keep ?? null],
       );
-      await lockAccountSeats(tx, account.id);
-      const ended = await endLeases(tx, { accountId: account.id }, 'LOGGED_OUT', this.now);
-      afterCommit(() => {
-        this.deps.events.leasesEnded(ended);
-        this.deps.events.accountChanged(account.id);
-      });
+      const ended = await this.deps.ledger.endAccountSeats({ tx, afterCommit }, account.id, 'LOGGED_OUT');
+      afterCommit(() => this.deps.events.accountChanged(account.id));
       return { revokedTokens: result[1] as number, endedLeases: ended.length };
     });
   }
@@ -388,6 +384,9 @@ export class AccountService {
         [row.accountId, passwordHash, now],
       );
       await tx.query('UPDATE auth_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL', [row.accountId, now]);
+      // Every token is gone, so every device is logged out: its seats end as for logging out
+      // everywhere (R4.11; an offline-bound seat stays, R6.4).
+      await this.deps.ledger.endAccountSeats({ tx, afterCommit }, row.accountId, 'LOGGED_OUT');
       await this.clearLoginBlocks(tx, row.accountId);
     });
   }

@@ -261,7 +261,7 @@ export class LicenseService {
       const license = await tx
         .getRepository(LicenseEntity)
         .createQueryBuilder('l')
-        .setLock('pessimistic_write')
+        .setLock('for_no_key_update')
         .where('l.license_key = :key', { key: parsed.key })
         .getOne();
       if (!license) throw new DomainError('INVALID_LICENSE_KEY', { reason: 'UNKNOWN', field });
@@ -274,11 +274,16 @@ export class LicenseService {
     });
   }
 
+  /**
+   * The account row serializes its licensing changes (redemption, family checks). FOR NO KEY
+   * UPDATE, not FOR UPDATE: it must not conflict with the key-share lock of every insert that
+   * references the account (seat leases, memberships, audit entries), which deadlocked.
+   */
   private async lockAccount(tx: EntityManager, where: { id: string } | { userId: string }): Promise<AccountEntity | null> {
     return tx
       .getRepository(AccountEntity)
       .createQueryBuilder('a')
-      .setLock('pessimistic_write')
+      .setLock('for_no_key_update')
       .where('id' in where ? 'a.id = :v' : 'a.user_id = :v', { v: 'id' in where ? where.id : where.userId })
       .andWhere('a.deleted_at IS NULL')
       .getOne();

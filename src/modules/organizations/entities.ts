@@ -11,7 +11,8 @@ export type AuditActionName =
   | 'MEMBER_UNBLOCKED'
   | 'MEMBER_REMOVED'
   | 'ADMIN_GRANTED'
-  | 'ADMIN_REVOKED';
+  | 'ADMIN_REVOKED'
+  | 'SEAT_ENDED';
 
 export const DEFAULT_MAX_OFFLINE_DAYS = 30;
 

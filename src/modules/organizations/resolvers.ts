@@ -22,6 +22,7 @@ export const organizationResolvers: Resolvers = {
       payload(ctx, async () => (await ctx.services.organizations.removeMember(ctx.session, membershipId), { ok: true }), { ok: false }),
     leaveOrganization: (_p, { organizationId }, ctx) =>
       payload(ctx, async () => (await ctx.services.organizations.leave(ctx.session, organizationId), { ok: true }), { ok: false }),
+    endSeat: (_p, { leaseId }, ctx) => payload(ctx, async () => ({ lease: await ctx.services.organizations.endSeat(ctx.session, leaseId) })),
   },
   Account: {
     organization: (account, _a, ctx) => ctx.services.organizations.ownedBy(ctx.session, account.id),

@@ -12,7 +12,8 @@ import { summaryOf, type AccountSummaryModel } from '../accounts/summary';
 import { generateInviteCode, parseCode } from '../licenses/codes';
 import { LicenseEntity, type LicenseTypeName } from '../licenses/entities';
 import { isActive, isSharable } from '../licenses/rules';
-import { endLeases, lockAccountSeats, type EndedLease } from '../seats/ending';
+import type { SeatLeaseEntity } from '../seats/entities';
+import type { SeatLedger } from '../seats/ledger';
 import {
   AuditEntryEntity,
   DEFAULT_MAX_OFFLINE_DAYS,
@@ -22,7 +23,7 @@ import {
   type MembershipStatusName,
 } from './entities';
 
-export type OrganizationServiceDeps = ServiceDeps;
+export type OrganizationServiceDeps = ServiceDeps & { ledger: SeatLedger };
 
 /** A membership as the caller sees it: administrators and the member see the member's email. */
 export interface MembershipModel {
@@ -121,25 +122,37 @@ export class OrganizationService {
     );
   }
 
-  /**
-   * R3.4: a blocked, removed or departed member's seats of this organization end at once, and
-   * its place on the wait-list goes. Under the member's seat lock, so that an acquire running at
-   * the same moment either finishes first (and its seat ends here) or sees the change.
-   */
-  private async endMembershipSeats(tx: EntityManager, org: OrganizationEntity, accountId: string): Promise<EndedLease[]> {
-    await lockAccountSeats(tx, accountId);
-    await tx.query(
-      `UPDATE waitlist_entries SET status = 'CANCELLED', updated_at = $3 WHERE organization_id = $1 AND account_id = $2 AND status IN ('WAITING', 'HOLDING')`,
-      [org.id, accountId, this.now],
-    );
-    return endLeases(tx, { accountId, organizationId: org.id }, 'MEMBERSHIP_ENDED', this.now, { includeOfflineBound: true });
+  /** After commit: the member's rights changed (the ledger tells of the seats and the pool). */
+  private told(accountId: string): void {
+    this.deps.events.accountChanged(accountId);
   }
 
-  /** After commit: the member's leases that ended, the pool's new figures, the member's rights. */
-  private told(org: OrganizationEntity, accountId: string, ended: EndedLease[]): void {
-    this.deps.events.leasesEnded(ended);
-    this.deps.events.poolChanged(org.ownerAccountId);
-    this.deps.events.accountChanged(accountId);
+  /**
+   * R3.4: an administrator ends one member's live seat without blocking them (the FAQ's "free a
+   * license seat that an invited user is occupying"). Audited; the app hears of it through its
+   * lease subscription and its next heartbeat (`LEASE_ENDED`, reason `ENDED_BY_ADMIN`).
+   */
+  async endSeat(session: Session, leaseId: string): Promise<SeatLeaseEntity> {
+    const caller = session.requireVerified();
+    if (!UUID.test(leaseId)) throw new AccessError('NOT_FOUND');
+    return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
+      let org: OrganizationEntity | undefined;
+      const result = await this.deps.ledger.endOrganizationSeat({ tx, afterCommit }, leaseId, async (organizationId, holderId) => {
+        const access = await this.access(session, organizationId, 'change', tx);
+        if (access.role === 'SUPPORT') throw new AccessError('NOT_FOUND');
+        if (access.role === 'CO_ADMIN' && holderId !== caller.id) {
+          const holder = await tx.findOneBy(MembershipEntity, { organizationId, accountId: holderId });
+          if (holder?.isAdmin) throw new DomainError('ADMIN_PROTECTED', { reason: 'OTHER_ADMIN', field: ['leaseId'] });
+        }
+        org = access.org;
+        return access.org;
+      });
+      if (!result || !org) throw new AccessError('NOT_FOUND');
+      if (result.endedNow) {
+        await this.audit(tx, org, caller.id, 'SEAT_ENDED', { accountId: result.lease.accountId! }, { leaseId: result.lease.id, platform: result.lease.platform });
+      }
+      return result.lease;
+    });
   }
 
   // ---------------------------------------------------------------- creating and changing
@@ -153,8 +166,10 @@ export class OrganizationService {
 
   private insertOrganization(callerId: string, name: string): Promise<OrganizationEntity> {
     return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
-      // The account row is the pool's lock (as for redemption and seats).
-      await tx.query('SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE', [callerId]);
+      // The account row serializes the owner's licensing changes (as for redemption and trials).
+      // FOR NO KEY UPDATE, not FOR UPDATE: the latter would conflict with the key-share lock of
+      // every insert that references the account (seat leases, memberships, audit entries).
+      await tx.query('SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE', [callerId]);
       if (await tx.existsBy(OrganizationEntity, { ownerAccountId: callerId })) throw new DomainError('ORGANIZATION_EXISTS');
       const licenses = await tx.findBy(LicenseEntity, { ownerAccountId: callerId });
       if (!licenses.some((l) => isSharable(l.type) && isActive(l, this.now))) throw new DomainError('NOT_SHARABLE');
@@ -243,8 +258,8 @@ export class OrganizationService {
         membership.status = status;
         membership.updatedAt = this.now;
         await tx.update(MembershipEntity, { id: membership.id }, { status, updatedAt: membership.updatedAt });
-        const ended = status === 'BLOCKED' ? await this.endMembershipSeats(tx, org, membership.accountId) : [];
-        afterCommit(() => this.told(org, membership.accountId, ended));
+        if (status === 'BLOCKED') await this.deps.ledger.endMemberSeats({ tx, afterCommit }, org, membership.accountId);
+        afterCommit(() => this.told(membership.accountId));
         await this.audit(tx, org, session.account!.id, status === 'BLOCKED' ? 'MEMBER_BLOCKED' : 'MEMBER_UNBLOCKED', { accountId: membership.accountId });
       }
       return { membership, showEmail: true };
@@ -262,7 +277,7 @@ export class OrganizationService {
         membership.updatedAt = this.now;
         await tx.update(MembershipEntity, { id: membership.id }, { isAdmin: admin, updatedAt: membership.updatedAt });
         await this.audit(tx, org, session.account!.id, admin ? 'ADMIN_GRANTED' : 'ADMIN_REVOKED', { accountId: membership.accountId });
-        afterCommit(() => this.told(org, membership.accountId, []));
+        afterCommit(() => this.told(membership.accountId));
       }
       return { membership, showEmail: true };
     });
@@ -273,8 +288,8 @@ export class OrganizationService {
     await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const { org, membership } = await this.memberAccess(session, tx, membershipId);
       await tx.delete(MembershipEntity, { id: membership.id });
-      const ended = await this.endMembershipSeats(tx, org, membership.accountId);
-      afterCommit(() => this.told(org, membership.accountId, ended));
+      await this.deps.ledger.endMemberSeats({ tx, afterCommit }, org, membership.accountId);
+      afterCommit(() => this.told(membership.accountId));
       await this.audit(tx, org, session.account!.id, 'MEMBER_REMOVED', { accountId: membership.accountId });
     });
   }
@@ -289,9 +304,9 @@ export class OrganizationService {
       if (membership.status === 'BLOCKED') throw new DomainError('MEMBERSHIP_BLOCKED');
       const org = await tx.findOneByOrFail(OrganizationEntity, { id: organizationId });
       await tx.delete(MembershipEntity, { id: membership.id });
-      const ended = await this.endMembershipSeats(tx, org, caller.id);
+      await this.deps.ledger.endMemberSeats({ tx, afterCommit }, org, caller.id);
       await this.audit(tx, org, caller.id, 'MEMBER_LEFT', { accountId: caller.id });
-      afterCommit(() => this.told(org, caller.id, ended));
+      afterCommit(() => this.told(caller.id));
     });
   }
 

@@ -3,7 +3,7 @@ import type { PlatformName } from '../licenses/entities';
 import type { SeatKindName } from './allocation';
 import { WaitlistEntryEntity } from './waitlist-entity';
 
-export type LeaseEndReasonName = 'CLOSED' | 'LOGGED_OUT' | 'TIMED_OUT' | 'TAKEN_OVER' | 'LICENSE_ENDED' | 'MEMBERSHIP_ENDED' | 'SUPPORT';
+export type LeaseEndReasonName = 'CLOSED' | 'LOGGED_OUT' | 'TIMED_OUT' | 'TAKEN_OVER' | 'LICENSE_ENDED' | 'MEMBERSHIP_ENDED' | 'ENDED_BY_ADMIN' | 'SUPPORT';
 
 /** One account using one device under one pool (R4). Of the device only a keyed hash is kept (R1.10). */
 @Entity({ name: 'seat_leases' })
@@ -64,9 +64,4 @@ export const seatEntities = [SeatLeaseEntity, WaitlistEntryEntity];
 /** Live: not ended and, for a member lease, not lapsed. Lapsed leases stop counting by themselves. */
 export function isLive(lease: Pick<SeatLeaseEntity, 'endedAt' | 'lapsesAt'>, now: Date): boolean {
   return lease.endedAt === null && (lease.lapsesAt === null || lease.lapsesAt.getTime() > now.getTime());
-}
-
-/** The same condition in SQL, for table alias `l` and the clock's instant as parameter `$n`. */
-export function liveSql(alias: string, param: string): string {
-  return `${alias}.ended_at IS NULL AND (${alias}.lapses_at IS NULL OR ${alias}.lapses_at > ${param})`;
 }

@@ -5,7 +5,7 @@ import { summaryOf } from '../accounts/summary';
 export const seatResolvers: Resolvers = {
   Query: {
     myLeases: (_p, _a, ctx) => ctx.services.seats.myLeases(ctx.session),
-    licenseStatus: (_p, { deviceId }, ctx) => ctx.services.seats.entitlement(ctx.session, deviceId),
+    licenseStatus: (_p, { deviceId }, ctx) => ctx.services.seats.entitlement(ctx.session, deviceId, ctx.loaders),
   },
   Mutation: {
     acquireSeat: (_p, { input }, ctx) => payload(ctx, () => ctx.services.seats.acquire(ctx.session, input)),
@@ -24,13 +24,13 @@ export const seatResolvers: Resolvers = {
       const account = l.accountId ? await ctx.loaders.accountById.load(l.accountId) : null;
       return account ? summaryOf(account, ctx.session.account?.id === account.id || ctx.session.hasRole('SUPPORT')) : null;
     },
-    entitlement: (l, _a, ctx) => ctx.services.seats.entitlementOfLease(l),
+    entitlement: (l, _a, ctx) => ctx.services.seats.entitlementOfLease(l, ctx.loaders),
   },
   Organization: {
     seatUsage: (org, _a, ctx) => ctx.services.seats.usageOf(org),
     activeLeases: (org, _a, ctx) => ctx.services.seats.activeLeasesOf(org),
   },
   Membership: {
-    usingSeat: (m, _a, ctx) => ctx.services.seats.usingSeat(m.membership),
+    usingSeat: (m, _a, ctx) => ctx.loaders.usingSeat.load(`${m.membership.organizationId}:${m.membership.accountId}`),
   },
 };

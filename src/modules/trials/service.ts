@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
+import { In, type DataSource, type EntityManager } from 'typeorm';
 import type { Session } from '../../platform/auth/session';
 import { addMs, type Clock } from '../../platform/clock';
 import { inTransaction, retryOnUniqueRandom } from '../../platform/db/transaction';
@@ -39,11 +39,13 @@ export class TrialService {
     const caller = session.requireVerified();
     return retryOnUniqueRandom(['licenses_license_id_key', 'licenses_license_key_key'], () =>
       inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
-        // The account row is the pool's lock: two requests at once grant one trial.
+        // The account row serializes the account's licensing changes: two requests at once grant
+        // one trial. FOR NO KEY UPDATE: it must not conflict with the key-share lock of inserts
+        // that reference the account (seat leases, memberships, audit entries).
         const account = await tx
           .getRepository(AccountEntity)
           .createQueryBuilder('a')
-          .setLock('pessimistic_write')
+          .setLock('for_no_key_update')
           .where('a.id = :id', { id: caller.id })
           .getOneOrFail();
         const now = this.now;
@@ -118,6 +120,13 @@ export class TrialService {
   }
 
   /** Active days left on a trial license, for the entitlement (R7.1). */
+  /** Remaining active days of these trial licenses (null where a license is no trial), in one statement. */
+  async daysRemainingOf(licenseIds: readonly string[]): Promise<Array<number | null>> {
+    const trials = await this.deps.ds.getRepository(TrialEntity).findBy({ licenseId: In([...licenseIds]) });
+    const byLicense = new Map(trials.map((t) => [t.licenseId, TRIAL_ACTIVE_DAYS - t.activeDaysUsed]));
+    return licenseIds.map((id) => byLicense.get(id) ?? null);
+  }
+
   async daysRemaining(licenseId: string): Promise<number | null> {
     const trial = await this.deps.ds.getRepository(TrialEntity).findOneBy({ licenseId });
     return trial ? TRIAL_ACTIVE_DAYS - trial.activeDaysUsed : null;

@@ -3,13 +3,30 @@ import type { Logger } from '../logger';
 
 export type AfterCommit = (effect: () => unknown) => void;
 
-const RETRYABLE = new Set(['40001', '40P01']); // serialization failure, deadlock
+/** Errors worth running the transaction again for, with the metric's label for each. */
+const RETRYABLE: ReadonlyMap<string, RetryReason> = new Map([
+  ['40001', 'serialization_failure'],
+  ['40P01', 'deadlock'],
+]);
+const MAX_ATTEMPTS = 5;
+
+export type RetryReason = 'serialization_failure' | 'deadlock';
+
+/**
+ * Who counts retries, per DataSource (one per server instance: tests run several in one process).
+ * The server registers its metric here (`tessera_db_retries_total` by reason).
+ */
+const retryObservers = new WeakMap<DataSource, (reason: RetryReason) => void>();
+
+export function observeRetries(ds: DataSource, observer: (reason: RetryReason) => void): void {
+  retryObservers.set(ds, observer);
+}
 
 /**
  * Runs `work` in one transaction. Effects registered with `afterCommit` (emails, events) run only
  * once the transaction has committed, never from inside it, and their failures are logged, not
  * thrown at the caller whose change is already durable. Serialization failures and deadlocks are
- * retried a few times.
+ * retried a few times, each retry logged and counted.
  */
 export async function inTransaction<T>(
   ds: DataSource,
@@ -28,8 +45,13 @@ export async function inTransaction<T>(
       return result;
     } catch (err) {
       const code = (err as { code?: string; driverError?: { code?: string } }).driverError?.code ?? (err as { code?: string }).code;
-      if (code && RETRYABLE.has(code) && attempt < 5) continue;
-      throw err;
+      const reason = code ? RETRYABLE.get(code) : undefined;
+      if (!reason) throw err;
+      // Never silent: a deadlock is a bug in lock order (R4.8 says seat transactions never
+      // deadlock), a serialization failure a sign of contention; both are logged and counted.
+      retryObservers.get(ds)?.(reason);
+      logger.warn({ reason, attempt, err: (err as Error).message }, 'transaction retried');
+      if (attempt >= MAX_ATTEMPTS) throw err;
     }
   }
 }

@@ -275,6 +275,11 @@ export const reasonMessages: Record<string, Localized> = {
     DE: 'Die Geräte-ID muss zwischen 1 und 256 Zeichen lang sein.',
     ES: 'El ID del dispositivo debe tener entre 1 y 256 caracteres.',
   },
+  'OFFLINE_NOT_ALLOWED.CLOUD': {
+    EN: 'Cloud needs the connection: its seat cannot be reserved for offline use.',
+    DE: 'Cloud braucht die Verbindung: ihr Platz kann nicht für die Offline-Nutzung reserviert werden.',
+    ES: 'Cloud necesita la conexión: su puesto no se puede reservar para usarlo sin conexión.',
+  },
   'OFFLINE_NOT_ALLOWED.NOT_A_MEMBER_SEAT': {
     EN: 'Your own license keeps this seat when you close the app; no reservation is needed.',
     DE: 'Ihre eigene Lizenz behält diesen Platz, wenn Sie die App schließen; eine Reservierung ist nicht nötig.',
