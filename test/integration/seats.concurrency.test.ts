@@ -13,6 +13,7 @@ import {
   type AcquireResult,
   type NewAccount,
 } from '../helpers/factories';
+import { overlapsBeyondSeats } from '../helpers/lease-history';
 import { startTestServer, type GqlResult, type TestServer } from '../helpers/server';
 
 /**
@@ -58,6 +59,8 @@ async function liveLeasesOfPool(poolAccountId: string): Promise<Array<{ id: stri
 async function invariantHolds(): Promise<void> {
   const rows = await seatsInUseByLicense(t);
   for (const row of rows) expect(row.used).toBeLessThanOrEqual(row.seats);
+  // Not only now: at no instant of the whole lease history (R4.8).
+  expect(await overlapsBeyondSeats(t)).toEqual([]);
 }
 
 /**

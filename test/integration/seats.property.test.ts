@@ -286,8 +286,8 @@ async function acquireStep(run: Run, who: number, device: number): Promise<void>
   run.trace.push(`${what} -> ${r.lease ? `lease ${run.byId(r.lease.id) ? `#${run.byId(r.lease.id)!.n} again` : `#${run.leases.length} (new)`}` : codes.join(',')}`);
 
   if (who !== OWNER && run.blocked[who]) {
-    // R3.4: a blocked member keeps no access.
-    if (r.lease || codes.join() !== 'NO_LICENSE') run.fail(`${what}: a blocked member must be refused with NO_LICENSE`, r);
+    // R3.4: a blocked member keeps no access, and is told why.
+    if (r.lease || codes.join() !== 'MEMBERSHIP_BLOCKED') run.fail(`${what}: a blocked member must be refused with MEMBERSHIP_BLOCKED`, r);
     return;
   }
   if (r.lease && r.errors.length) run.fail(`${what}: a lease and errors at once`, r);
