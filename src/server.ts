@@ -11,7 +11,7 @@ import { ApolloArmor } from '@escape.tech/graphql-armor';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
 import { useServer } from 'graphql-ws/use/ws';
-import { NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type GraphQLSchema } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type GraphQLSchema, type ValidationContext } from 'graphql';
 import type { DataSource } from 'typeorm';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config';
@@ -79,6 +79,19 @@ function mergeResolvers(...maps: Resolvers[]): Resolvers {
     for (const [type, fields] of Object.entries(map)) out[type] = { ...(out[type] ?? {}), ...(fields as Record<string, unknown>) };
   }
   return out as Resolvers;
+}
+
+/** The most a query may cost (armor's cost limit, see `costLimit` below). */
+export const MAX_COST = 5000;
+
+/** Armor's cost refusal, said plainly: a validation error with the figures, never a "Syntax Error". */
+function costError(err: GraphQLError): GraphQLError {
+  const found = /found ([\d.]+)/.exec(err.message);
+  const cost = found ? Math.ceil(Number(found[1])) : undefined;
+  const costs = cost === undefined ? `more than ${MAX_COST}` : `${cost}, more than the ${MAX_COST} allowed`;
+  return new GraphQLError(`The query costs ${costs}: ask for fewer fields or smaller pages.`, {
+    extensions: { code: 'GRAPHQL_VALIDATION_FAILED', reason: 'QUERY_COST', cost, maxCost: MAX_COST },
+  });
 }
 
 export function buildSchema(): GraphQLSchema {
@@ -217,7 +230,17 @@ async function assemble(
   const armor = new ApolloArmor({
     maxAliases: { n: 15 },
     maxDepth: { n: 12 },
-    costLimit: { maxCost: 5000 },
+    // Cost counts the fields a query resolves, times the page size it asks for (`first`): a
+    // depth factor of 1, not armor's default 1.5, because depth is capped on its own (maxDepth)
+    // and nested fields are served by per-request loaders, so a deep field costs no more than a
+    // shallow one. The contract's largest page (`members(first: 100)` with every field, about
+    // 2,100) passes; a refusal is a validation error that says what it is, not a "Syntax Error".
+    costLimit: {
+      maxCost: MAX_COST,
+      depthCostFactor: 1,
+      propagateOnRejection: false,
+      onReject: [(context: ValidationContext | null, err: GraphQLError) => context?.reportError(costError(err))],
+    },
     maxTokens: { n: MAX_TOKENS },
     maxDirectives: { n: 20 },
     blockFieldSuggestion: { enabled: config.production },
