@@ -22,10 +22,15 @@ import { startTestServer, type TestServer } from '../helpers/server';
 jest.setTimeout(240_000);
 
 let t: TestServer;
+/** Its own connection: the server's pool may be all taken by transactions waiting for a held lock. */
+let monitor: Client;
 beforeAll(async () => {
   t = await startTestServer();
+  monitor = new Client({ connectionString: t.databaseUrl });
+  await monitor.connect();
 });
 afterAll(async () => {
+  await monitor?.end();
   await t?.stop();
 });
 
@@ -82,8 +87,8 @@ async function newPool(seats: number[]): Promise<Pool> {
 }
 
 async function lockWaiters(): Promise<number> {
-  const [row] = (await t.server.ds.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`)) as Array<{ n: number }>;
-  return row.n;
+  const { rows } = await monitor.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`);
+  return rows[0].n;
 }
 
 async function untilLockWaitersAbove(n: number): Promise<void> {
