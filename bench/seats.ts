@@ -42,7 +42,10 @@ class Recorder {
       return s.length ? Math.round(s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] * 100) / 100 : null;
     };
     const ops = Object.fromEntries(
-      (Object.keys(this.samples) as Op[]).map((op) => [op, { count: this.samples[op].length, p50ms: pct(this.samples[op], 50), p99ms: pct(this.samples[op], 99) }]),
+      (Object.keys(this.samples) as Op[]).map((op) => [
+        op,
+        { count: this.samples[op].length, p50ms: pct(this.samples[op], 50), p99ms: pct(this.samples[op], 99) },
+      ]),
     );
     return { cycles: this.cycles, cyclesPerSecond: Math.round((this.cycles / seconds) * 10) / 10, errors: this.errors, ops };
   }
@@ -63,10 +66,22 @@ async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-bench-'));
   fs.chmodSync(dataDir, 0o755); // the embedded database may run as another user (when we are root)
   const port = await freePort();
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), DATA_DIR: dataDir, APP_SECRET: SECRET, SHOP_API_TOKEN: SHOP, RATE_LIMIT_FACTOR: '100000', LOG_LEVEL: 'warn', DB_POOL_SIZE: '20' };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    APP_SECRET: SECRET,
+    SHOP_API_TOKEN: SHOP,
+    RATE_LIMIT_FACTOR: '100000',
+    LOG_LEVEL: 'warn',
+    DB_POOL_SIZE: '20',
+  };
   delete env.DATABASE_URL;
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, path.join(projectRoot(), 'dist', 'src', 'cli.js'), 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeArgs, path.join(projectRoot(), 'dist', 'src', 'cli.js'), 'serve'], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -93,7 +108,14 @@ async function main(): Promise<void> {
     };
     const owner = await register(-1);
     await gql(url, SHOP, `mutation($i: IssueLicenseInput!) { issueLicense(input: $i) { errors { code } } }`, {
-      i: { type: 'COMMERCIAL', seats: CLIENTS + 10, platforms: ['WINDOWS', 'MAC'], purchaserEmail: 'shop@example.com', orderReference: `bench-${randomUUID()}`, redeemForUserId: owner.account.userId },
+      i: {
+        type: 'COMMERCIAL',
+        seats: CLIENTS + 10,
+        platforms: ['WINDOWS', 'MAC'],
+        purchaserEmail: 'shop@example.com',
+        orderReference: `bench-${randomUUID()}`,
+        redeemForUserId: owner.account.userId,
+      },
     });
     const org = await gql(url, owner.token, 'mutation { createOrganization(input: {name: "Bench"}) { organization { id inviteCode } } }');
     const code = org.createOrganization.organization.inviteCode as string;
@@ -112,11 +134,17 @@ async function main(): Promise<void> {
         while (Date.now() < httpDeadline) {
           try {
             const a = await http.time('acquire', () =>
-              gql(url, m.token, 'mutation($i: AcquireSeatInput!) { acquireSeat(input: $i) { lease { id } errors { code } } }', { i: { deviceId: `dev-${i}`, platform: 'WINDOWS' } }),
+              gql(url, m.token, 'mutation($i: AcquireSeatInput!) { acquireSeat(input: $i) { lease { id } errors { code } } }', {
+                i: { deviceId: `dev-${i}`, platform: 'WINDOWS' },
+              }),
             );
             const leaseId = a.acquireSeat.lease.id as string;
-            await http.time('heartbeat', () => gql(url, m.token, 'mutation($id: ID!) { heartbeatSeat(leaseId: $id) { lease { id } errors { code } } }', { id: leaseId }));
-            await http.time('release', () => gql(url, m.token, 'mutation($i: ReleaseSeatInput!) { releaseSeat(input: $i) { lease { endReason } errors { code } } }', { i: { leaseId } }));
+            await http.time('heartbeat', () =>
+              gql(url, m.token, 'mutation($id: ID!) { heartbeatSeat(leaseId: $id) { lease { id } errors { code } } }', { id: leaseId }),
+            );
+            await http.time('release', () =>
+              gql(url, m.token, 'mutation($i: ReleaseSeatInput!) { releaseSeat(input: $i) { lease { endReason } errors { code } } }', { i: { leaseId } }),
+            );
             http.cycles++;
           } catch {
             http.errors++;
@@ -164,7 +192,10 @@ async function main(): Promise<void> {
                 const licenses = await q('SELECT * FROM licenses WHERE owner_account_id = $1', [poolId]);
                 await q('SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [[poolId]]);
                 await q(`SELECT * FROM seat_leases l WHERE l.pool_account_id = $1 AND ${live}`, [poolId, now]);
-                await q(`SELECT account_id, license_id, status, hold_until FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING')`, [poolId]);
+                await q(
+                  `SELECT account_id, license_id, status, hold_until FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING')`,
+                  [poolId],
+                );
                 const id = randomUUID();
                 await q(
                   `INSERT INTO seat_leases (id, account_id, pool_account_id, organization_id, license_id, device_hash, platform, kind, acquired_at, last_heartbeat_at, lapses_at)
@@ -203,8 +234,20 @@ async function main(): Promise<void> {
     const result = {
       benchmark: 'seats',
       when: new Date().toISOString(),
-      machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}` },
-      settings: { clients: CLIENTS, secondsPerPhase: SECONDS, database: 'embedded PostgreSQL', dbPoolSize: 20, server: 'separate process (node dist/src/cli.js serve)' },
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model,
+        memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+        node: process.version,
+        platform: `${os.platform()} ${os.release()}`,
+      },
+      settings: {
+        clients: CLIENTS,
+        secondsPerPhase: SECONDS,
+        database: 'embedded PostgreSQL',
+        dbPoolSize: 20,
+        server: 'separate process (node dist/src/cli.js serve)',
+      },
       graphql,
       directSql: baseline,
       ratio: Math.round((graphql.cyclesPerSecond / baseline.cyclesPerSecond) * 1000) / 1000,

@@ -45,7 +45,6 @@ export class Accounts1764400000000 implements MigrationInterface {
         consumed_at timestamptz
       )`);
     await q.query(`CREATE INDEX email_tokens_open_by_account ON email_tokens (account_id, purpose) WHERE consumed_at IS NULL`);
-
   }
 
   async down(q: QueryRunner): Promise<void> {

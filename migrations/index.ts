@@ -9,4 +9,14 @@ import { Waitlist1764900000000 } from './1764900000000-waitlist';
 import { SeatLedger1765000000000 } from './1765000000000-seat-ledger';
 
 /** Every migration, oldest first. A new migration is added here as well as in its own file. */
-export const migrations = [Accounts1764400000000, LoginThrottle1764400000001, RateLimits1764400000002, Licenses1764500000000, Organizations1764600000000, SeatLeases1764700000000, TrialsOffline1764800000000, Waitlist1764900000000, SeatLedger1765000000000];
+export const migrations = [
+  Accounts1764400000000,
+  LoginThrottle1764400000001,
+  RateLimits1764400000002,
+  Licenses1764500000000,
+  Organizations1764600000000,
+  SeatLeases1764700000000,
+  TrialsOffline1764800000000,
+  Waitlist1764900000000,
+  SeatLedger1765000000000,
+];

@@ -99,7 +99,19 @@ export function buildSchema(): GraphQLSchema {
     typeDefs: loadTypeDefs(),
     resolvers: [
       { DateTime: DateTimeResolver, EmailAddress: EmailAddressResolver },
-      wrapResolvers(mergeResolvers(accountResolvers, licenseResolvers, organizationResolvers, seatResolvers, trialResolvers, offlineResolvers, liveResolvers, waitlistResolvers, systemResolvers) as Record<string, unknown>) as IResolvers,
+      wrapResolvers(
+        mergeResolvers(
+          accountResolvers,
+          licenseResolvers,
+          organizationResolvers,
+          seatResolvers,
+          trialResolvers,
+          offlineResolvers,
+          liveResolvers,
+          waitlistResolvers,
+          systemResolvers,
+        ) as Record<string, unknown>,
+      ) as IResolvers,
     ],
   });
 }
@@ -152,9 +164,12 @@ async function assemble(
   await migrate(ds, logger);
   const appSecret = resolveAppSecret(config.appSecret, config.dataDir, logger);
   const clock = new Clock(config.testClock);
-  if (config.testClock) logger.warn('TEST_CLOCK=1: advanceTestClock can move this server\'s time');
+  if (config.testClock) logger.warn("TEST_CLOCK=1: advanceTestClock can move this server's time");
   // In production the links in mail files are not logged: they are live credentials.
-  const mailer = new Mailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail'), logLinks: !config.production }, logger);
+  const mailer = new Mailer(
+    { smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail'), logLinks: !config.production },
+    logger,
+  );
   if (config.production && !config.smtpUrl) logger.warn('NODE_ENV=production without SMTP_URL: mail is only written to DATA_DIR/mail');
   const rateLimits = new RateLimits(poolOf(ds), config.rateLimitFactor);
   let bus: EventBus;
@@ -180,10 +195,10 @@ async function assemble(
   let expiryCheckedUntil = clock.now();
   jobs.every('license-expiry-events', JOB_LOCKS.licenseExpiryEvents, 1_000, async () => {
     const until = clock.now();
-    const rows = (await ds.query(
-      'SELECT DISTINCT owner_account_id FROM licenses WHERE owner_account_id IS NOT NULL AND expires_at > $1 AND expires_at <= $2',
-      [expiryCheckedUntil, until],
-    )) as Array<{ owner_account_id: string }>;
+    const rows = (await ds.query('SELECT DISTINCT owner_account_id FROM licenses WHERE owner_account_id IS NOT NULL AND expires_at > $1 AND expires_at <= $2', [
+      expiryCheckedUntil,
+      until,
+    ])) as Array<{ owner_account_id: string }>;
     expiryCheckedUntil = until;
     for (const r of rows) events.poolChanged(r.owner_account_id);
     return rows.length;
@@ -295,7 +310,15 @@ async function assemble(
     plugins: [
       ...armor.plugins,
       ApolloServerPluginDrainHttpServer({ httpServer }),
-      { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await wsCleanup.dispose();
+            },
+          };
+        },
+      },
       metrics.apolloPlugin(),
       logPlugin,
     ],
@@ -329,7 +352,10 @@ async function assemble(
   });
   app.get('/.well-known/offline-signing-key', async (_req, res, next) => {
     try {
-      res.type('application/json').set('Cache-Control', 'public, max-age=3600').send(await services.offline.publicKeyDocument());
+      res
+        .type('application/json')
+        .set('Cache-Control', 'public, max-age=3600')
+        .send(await services.offline.publicKeyDocument());
     } catch (err) {
       next(err);
     }
@@ -347,7 +373,12 @@ async function assemble(
     const status = err.status ?? 500;
     if (status >= 500) logger.error({ err }, 'request failed');
     res.status(status).json({
-      errors: [{ message: status === 413 ? 'Request body too large' : status < 500 ? 'Bad request' : 'Internal server error', extensions: { code: status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR' } }],
+      errors: [
+        {
+          message: status === 413 ? 'Request body too large' : status < 500 ? 'Bad request' : 'Internal server error',
+          extensions: { code: status === 413 ? 'PAYLOAD_TOO_LARGE' : status < 500 ? 'BAD_REQUEST' : 'INTERNAL_SERVER_ERROR' },
+        },
+      ],
     });
   });
 
@@ -409,7 +440,7 @@ async function assemble(
 function clientIp(req: http.IncomingMessage, hops: number): string | undefined {
   if (hops > 0) {
     const header = req.headers['x-forwarded-for'];
-    const entries = (Array.isArray(header) ? header.join(',') : header ?? '')
+    const entries = (Array.isArray(header) ? header.join(',') : (header ?? ''))
       .split(',')
       .map((e) => e.trim())
       .filter(Boolean);

@@ -92,7 +92,9 @@ export class OfflineFormatError extends Error {
 
 /** Hex SHA-256 of "tessera-offline-device\0" + deviceId (UTF-8): what a response binds to. */
 export function deviceDigest(deviceId: string): string {
-  return createHash('sha256').update(DEVICE_DIGEST_PREFIX + deviceId, 'utf8').digest('hex');
+  return createHash('sha256')
+    .update(DEVICE_DIGEST_PREFIX + deviceId, 'utf8')
+    .digest('hex');
 }
 
 /** base64url (no padding) of the UTF-8 JSON of `obj`. */

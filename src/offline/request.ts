@@ -164,7 +164,10 @@ function validateRequest(obj: Record<string, unknown>): OfflineRequest {
     throw new OfflineFormatError(`not a Tessera offline request (type ${JSON.stringify(obj.type)}, expected "${OFFLINE_REQUEST_TYPE}")`);
   }
   if (obj.v !== OFFLINE_FORMAT_VERSION) {
-    throw new OfflineFormatError(`unsupported offline request version ${JSON.stringify(obj.v)} (this reads version ${OFFLINE_FORMAT_VERSION})`, 'UNSUPPORTED_VERSION');
+    throw new OfflineFormatError(
+      `unsupported offline request version ${JSON.stringify(obj.v)} (this reads version ${OFFLINE_FORMAT_VERSION})`,
+      'UNSUPPORTED_VERSION',
+    );
   }
   const problem = deviceIdProblem(obj.deviceId);
   if (problem) throw new OfflineFormatError(problem);

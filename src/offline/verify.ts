@@ -80,8 +80,8 @@ export function verifyOfflineResponse(options: VerifyOfflineResponseOptions): Of
     return fail('UNSUPPORTED_VERSION', `unsupported response file version ${JSON.stringify(file.v)} (this reads version ${OFFLINE_FORMAT_VERSION})`);
   }
   if (typeof file.keyId !== 'string' || file.keyId.length === 0) return fail('MALFORMED', 'the response file has no keyId');
-  if (typeof file.payload !== 'string' || !isBase64url(file.payload)) return fail('MALFORMED', 'the response file\'s payload is not base64url');
-  if (typeof file.signature !== 'string' || !isBase64url(file.signature)) return fail('MALFORMED', 'the response file\'s signature is not base64url');
+  if (typeof file.payload !== 'string' || !isBase64url(file.payload)) return fail('MALFORMED', "the response file's payload is not base64url");
+  if (typeof file.signature !== 'string' || !isBase64url(file.signature)) return fail('MALFORMED', "the response file's signature is not base64url");
   const signature = Buffer.from(file.signature, 'base64url');
   if (signature.length !== ED25519_SIGNATURE_BYTES) {
     return fail('MALFORMED', `the signature has ${signature.length} bytes, an Ed25519 signature has ${ED25519_SIGNATURE_BYTES}`);
@@ -124,7 +124,7 @@ export function verifyOfflineResponse(options: VerifyOfflineResponseOptions): Of
   // Is it for us?
   if (checked.deviceDigest !== deviceDigest(deviceId)) return fail('WRONG_DEVICE', 'the response was issued for another device');
   if (expectedNonce !== undefined && checked.nonce !== expectedNonce) {
-    return fail('WRONG_NONCE', 'the response answers another request (its nonce differs from this request\'s)');
+    return fail('WRONG_NONCE', "the response answers another request (its nonce differs from this request's)");
   }
   if (expectedUserId !== undefined && checked.userId !== expectedUserId.trim().toUpperCase()) {
     return fail('WRONG_USER', `the response was issued to ${checked.userId}, not ${expectedUserId.trim().toUpperCase()}`);
@@ -148,19 +148,24 @@ export function loadOfflinePublicKey(input: string | KeyObject): KeyObject {
     }
     if (!isPlainObject(doc)) throw new OfflineFormatError('the public key document is not a JSON object');
     if (doc.v !== OFFLINE_FORMAT_VERSION) {
-      throw new OfflineFormatError(`unsupported public key document version ${JSON.stringify(doc.v)} (this reads version ${OFFLINE_FORMAT_VERSION})`, 'UNSUPPORTED_VERSION');
+      throw new OfflineFormatError(
+        `unsupported public key document version ${JSON.stringify(doc.v)} (this reads version ${OFFLINE_FORMAT_VERSION})`,
+        'UNSUPPORTED_VERSION',
+      );
     }
-    if (doc.alg !== OFFLINE_SIGNATURE_ALG) throw new OfflineFormatError(`the public key document's algorithm is ${JSON.stringify(doc.alg)}, expected "${OFFLINE_SIGNATURE_ALG}"`);
+    if (doc.alg !== OFFLINE_SIGNATURE_ALG)
+      throw new OfflineFormatError(`the public key document's algorithm is ${JSON.stringify(doc.alg)}, expected "${OFFLINE_SIGNATURE_ALG}"`);
     if (typeof doc.publicKeyPem !== 'string') throw new OfflineFormatError('the public key document has no publicKeyPem');
     const key = pemPublicKey(doc.publicKeyPem);
-    if (doc.keyId !== keyIdOf(key)) throw new OfflineFormatError(`the public key document's keyId ${JSON.stringify(doc.keyId)} does not belong to its key (${keyIdOf(key)})`);
+    if (doc.keyId !== keyIdOf(key))
+      throw new OfflineFormatError(`the public key document's keyId ${JSON.stringify(doc.keyId)} does not belong to its key (${keyIdOf(key)})`);
     return key;
   }
   return pemPublicKey(text);
 }
 
 function pemPublicKey(pem: string): KeyObject {
-  if (/PRIVATE KEY-----/.test(pem)) throw new OfflineFormatError('this is a private key; give the server\'s public key');
+  if (/PRIVATE KEY-----/.test(pem)) throw new OfflineFormatError("this is a private key; give the server's public key");
   if (!/-----BEGIN PUBLIC KEY-----/.test(pem)) {
     throw new OfflineFormatError('expected the public key document (JSON) or a PEM public key ("-----BEGIN PUBLIC KEY-----")');
   }

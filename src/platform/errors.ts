@@ -38,5 +38,7 @@ export class AccessError extends Error {
 }
 
 export function graphQLErrorFor(err: AccessError, message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: err.code, ...(err.params.retryAfterSeconds ? { retryAfterSeconds: err.params.retryAfterSeconds } : {}) } });
+  return new GraphQLError(message, {
+    extensions: { code: err.code, ...(err.params.retryAfterSeconds ? { retryAfterSeconds: err.params.retryAfterSeconds } : {}) },
+  });
 }

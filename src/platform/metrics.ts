@@ -33,10 +33,7 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(
-    pool: () => { totalCount: number; idleCount: number; waitingCount: number } | undefined,
-    licensesOverCapacity: () => number = () => 0,
-  ) {
+  constructor(pool: () => { totalCount: number; idleCount: number; waitingCount: number } | undefined, licensesOverCapacity: () => number = () => 0) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tessera_' });
     const registry = this.registry;
     new Gauge({

@@ -24,10 +24,9 @@ export async function newAccount(
 ): Promise<NewAccount> {
   const email = options.email ?? uniqueEmail();
   const password = options.password ?? PASSWORD;
-  const r = await t.gql(
-    `mutation($input: RegisterInput!) { register(input: $input) { token account { ${ACCOUNT_FIELDS} } errors { code message } } }`,
-    { input: { email, password, name: options.name ?? 'Test User', language: options.language ?? 'EN' } },
-  );
+  const r = await t.gql(`mutation($input: RegisterInput!) { register(input: $input) { token account { ${ACCOUNT_FIELDS} } errors { code message } } }`, {
+    input: { email, password, name: options.name ?? 'Test User', language: options.language ?? 'EN' },
+  });
   const p = r.data?.register;
   if (!p || p.errors.length) throw new Error(`register failed: ${JSON.stringify(r)}`);
   if (options.verified !== false) {
@@ -143,7 +142,13 @@ export async function join(t: TestServer, token: string, code: string) {
   );
   if (!r.data) throw new Error(`join failed: ${JSON.stringify(r)}`);
   return r.data.redeemCode as {
-    membership: { id: string; status: string; isAdmin: boolean; organization: { id: string; name: string; licenseType: string | null; adminContactEmail: string | null }; account: { userId: string; email: string | null } } | null;
+    membership: {
+      id: string;
+      status: string;
+      isAdmin: boolean;
+      organization: { id: string; name: string; licenseType: string | null; adminContactEmail: string | null };
+      account: { userId: string; email: string | null };
+    } | null;
     alreadyRedeemedByYou: boolean;
     errors: Array<{ code: string; reason: string | null; message: string }>;
   };
@@ -186,13 +191,22 @@ export async function acquire(
   return r.data.acquireSeat;
 }
 
-export async function heartbeat(t: TestServer, token: string, leaseId: string): Promise<{ lease: LeaseView | null; errors: Array<{ code: string; reason: string | null }> }> {
+export async function heartbeat(
+  t: TestServer,
+  token: string,
+  leaseId: string,
+): Promise<{ lease: LeaseView | null; errors: Array<{ code: string; reason: string | null }> }> {
   const r = await t.gql(`mutation($id: ID!) { heartbeatSeat(leaseId: $id) { lease { ${LEASE_FIELDS} } errors { code reason } } }`, { id: leaseId }, { token });
   if (!r.data) throw new Error(`heartbeatSeat failed: ${JSON.stringify(r)}`);
   return r.data.heartbeatSeat;
 }
 
-export async function release(t: TestServer, token: string, leaseId: string, logout = false): Promise<{ lease: LeaseView | null; errors: Array<{ code: string; reason: string | null }> }> {
+export async function release(
+  t: TestServer,
+  token: string,
+  leaseId: string,
+  logout = false,
+): Promise<{ lease: LeaseView | null; errors: Array<{ code: string; reason: string | null }> }> {
   const r = await t.gql(
     `mutation($input: ReleaseSeatInput!) { releaseSeat(input: $input) { lease { ${LEASE_FIELDS} } errors { code reason } } }`,
     { input: { leaseId, logout } },

@@ -73,10 +73,7 @@ export async function dropTestDatabase(url: string): Promise<void> {
  * A real server (HTTP, GraphQL, its own database, a real SMTP server catching its mail, a test
  * clock) on a free port. `env` overrides configuration as the environment would.
  */
-export async function startTestServer(
-  env: Record<string, string> = {},
-  options: { logLines?: string[] } = {},
-): Promise<TestServer> {
+export async function startTestServer(env: Record<string, string> = {}, options: { logLines?: string[] } = {}): Promise<TestServer> {
   const mail = await new MailCatcher().start();
   const databaseUrl = await createTestDatabase();
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-test-data-'));

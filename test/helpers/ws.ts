@@ -30,7 +30,8 @@ export function subscribe<T>(client: Client, query: string, variables: Record<st
     async waitForCount(count, timeoutMs = 5000) {
       const deadline = Date.now() + timeoutMs;
       while (sub.events.length < count) {
-        if (Date.now() > deadline) throw new Error(`expected ${count} events, got ${sub.events.length}: ${JSON.stringify(sub.events)} errors ${JSON.stringify(sub.errors)}`);
+        if (Date.now() > deadline)
+          throw new Error(`expected ${count} events, got ${sub.events.length}: ${JSON.stringify(sub.events)} errors ${JSON.stringify(sub.errors)}`);
         await new Promise((r) => setTimeout(r, 20));
       }
       return sub.events;

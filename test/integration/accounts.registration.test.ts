@@ -30,9 +30,7 @@ describe('R1.1 registration', () => {
     for (const variant of [first.email, first.email.toUpperCase(), ` ${first.email.replace('user', 'USER')} `]) {
       const r = await t.gql(REGISTER, { input: { email: variant, password: PASSWORD, name: 'Other', language: 'EN' } });
       expect(r.data!.register).toMatchObject({ token: null, account: null });
-      expect(r.data!.register.errors).toEqual([
-        expect.objectContaining({ code: 'EMAIL_ALREADY_REGISTERED', field: ['input', 'email'] }),
-      ]);
+      expect(r.data!.register.errors).toEqual([expect.objectContaining({ code: 'EMAIL_ALREADY_REGISTERED', field: ['input', 'email'] })]);
     }
     const count = await t.server.ds.query('SELECT count(*)::int AS n FROM accounts WHERE email_normalized = $1', [first.email.toLowerCase()]);
     expect(count[0].n).toBe(1);

@@ -45,10 +45,7 @@ function endCandidates(from: Date, to: Date, ms: number): string[] {
 }
 
 async function throttleRows(accountId: string): Promise<Array<{ ip_hash: string; row: string; consecutive_failures: number }>> {
-  return t.server.ds.query(
-    'SELECT ip_hash, consecutive_failures, row_to_json(x)::text AS row FROM login_ip_throttle x WHERE account_id = $1',
-    [accountId],
-  );
+  return t.server.ds.query('SELECT ip_hash, consecutive_failures, row_to_json(x)::text AS row FROM login_ip_throttle x WHERE account_id = $1', [accountId]);
 }
 
 async function resetMail(email: string, except: CaughtMail[] = []): Promise<CaughtMail> {
@@ -203,7 +200,12 @@ describe('R1.6 brute force', () => {
     const rows = await throttleRows(a.account.id);
     expect(rows.map((r) => r.consecutive_failures).sort((x, y) => x - y)).toEqual([3, 10]);
     for (const ip of [ipA, ipB]) {
-      const plain = [ip, createHash('sha256').update(ip).digest('hex'), createHash('sha256').update(ip).digest('base64'), createHash('sha256').update(ip).digest('base64url')];
+      const plain = [
+        ip,
+        createHash('sha256').update(ip).digest('hex'),
+        createHash('sha256').update(ip).digest('base64'),
+        createHash('sha256').update(ip).digest('base64url'),
+      ];
       for (const r of rows) {
         expect(r.row).not.toContain(ip);
         // Keyed: not a bare hash that anyone could recompute over the 2^32 IPv4 addresses.
@@ -232,9 +234,7 @@ describe('R1.6 brute force', () => {
   it('R1.6 30 concurrent wrong-password attempts from one IP give exactly 10 INVALID_CREDENTIALS and 20 LOGIN_BLOCKED', async () => {
     const a = await newAccount(t);
     const ip = nextIp();
-    const results = await Promise.all(
-      Array.from({ length: 30 }, () => t.gql(LOGIN, { input: { email: a.email, password: WRONG } }, { ip })),
-    );
+    const results = await Promise.all(Array.from({ length: 30 }, () => t.gql(LOGIN, { input: { email: a.email, password: WRONG } }, { ip })));
     for (const r of results) expect(r.errors).toBeUndefined();
     const all = results.map((r) => codes(r.data!.login));
     expect(all.filter((c) => c.length === 1 && c[0] === 'INVALID_CREDENTIALS')).toHaveLength(10);

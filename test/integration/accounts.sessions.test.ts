@@ -125,14 +125,14 @@ async function register(input: { email?: string; name?: string; language?: 'EN' 
 async function verify(token: string, lang?: string) {
   const r = await t.gql(VERIFY, { t: token }, { lang });
   expect(r.errors).toBeUndefined();
-  return r.data!.verifyEmail as { account: { id: string; emailVerified: boolean } | null; errors: Array<{ code: string; message: string; field: string[] | null }> };
+  return r.data!.verifyEmail as {
+    account: { id: string; emailVerified: boolean } | null;
+    errors: Array<{ code: string; message: string; field: string[] | null }>;
+  };
 }
 
 async function accountRow(id: string) {
-  const [row] = await t.server.ds.query(
-    'SELECT email, email_normalized, name, language, email_verified_at, updated_at FROM accounts WHERE id = $1',
-    [id],
-  );
+  const [row] = await t.server.ds.query('SELECT email, email_normalized, name, language, email_verified_at, updated_at FROM accounts WHERE id = $1', [id]);
   return row as { email: string; email_normalized: string; name: string; language: string; email_verified_at: Date | null; updated_at: Date };
 }
 
@@ -186,13 +186,13 @@ describe('R1.3 email verification', () => {
 
   it('R1.3 the verification link verifies once; a second use is INVALID_TOKEN', async () => {
     const { email, token, account } = await register();
-    expect((await me(t, token))).toMatchObject({ id: account.id, emailVerified: false });
+    expect(await me(t, token)).toMatchObject({ id: account.id, emailVerified: false });
     const link = tokenFrom(await nextMail(email, isVerification), '/verify-email');
 
     const first = await verify(link);
     expect(first.errors).toEqual([]);
     expect(first.account).toEqual({ id: account.id, emailVerified: true });
-    expect((await me(t, token))).toMatchObject({ emailVerified: true });
+    expect(await me(t, token)).toMatchObject({ emailVerified: true });
     const verifiedAt = (await accountRow(account.id)).email_verified_at;
     expect(verifiedAt).not.toBeNull();
 
@@ -282,9 +282,7 @@ describe('R1.3 unverified accounts', () => {
     const r = await t.gql(UPDATE_PROFILE, { input: { name: 'Changed Name', language: 'ES' } }, { token });
     expect(r.errors).toBeUndefined();
     expect(r.data!.updateProfile.account).toBeNull();
-    expect(r.data!.updateProfile.errors).toEqual([
-      expect.objectContaining({ code: 'EMAIL_NOT_VERIFIED', message: MSG.EMAIL_NOT_VERIFIED.EN }),
-    ]);
+    expect(r.data!.updateProfile.errors).toEqual([expect.objectContaining({ code: 'EMAIL_NOT_VERIFIED', message: MSG.EMAIL_NOT_VERIFIED.EN })]);
 
     expect(await accountRow(account.id)).toEqual(before);
     expect(before).toMatchObject({ name: 'Unverified Una', language: 'EN', email_verified_at: null });
@@ -299,10 +297,9 @@ describe('R1.5 login and tokens', () => {
     const a = await newAccount(t);
     const tokens: string[] = [];
     for (const client of ['WEB', 'DESKTOP'] as const) {
-      const r = await t.gql(
-        'mutation($input: LoginInput!) { login(input: $input) { token account { id email } errors { code } } }',
-        { input: { email: a.email.toUpperCase(), password: PASSWORD, client } },
-      );
+      const r = await t.gql('mutation($input: LoginInput!) { login(input: $input) { token account { id email } errors { code } } }', {
+        input: { email: a.email.toUpperCase(), password: PASSWORD, client },
+      });
       const p = r.data!.login;
       expect(p.errors).toEqual([]);
       expect(p.account).toEqual({ id: a.account.id, email: a.email });
@@ -492,18 +489,14 @@ describe('R1.8 profile and language', () => {
     const r = await t.gql(UPDATE_PROFILE, { input: { name: '     ', language: 'ES' } }, { token: a.token });
     expect(r.errors).toBeUndefined();
     expect(r.data!.updateProfile.account).toBeNull();
-    expect(r.data!.updateProfile.errors).toEqual([
-      expect.objectContaining({ code: 'BAD_USER_INPUT', field: ['input', 'name'], message: MSG.NAME_LENGTH.EN }),
-    ]);
+    expect(r.data!.updateProfile.errors).toEqual([expect.objectContaining({ code: 'BAD_USER_INPUT', field: ['input', 'name'], message: MSG.NAME_LENGTH.EN })]);
     expect(await accountRow(a.account.id)).toEqual(before);
   });
 
   it('R1.8 messages are in the account language when no Accept-Language is sent', async () => {
     const unverifiedDe = await register({ language: 'DE' });
     const notVerified = await rawGql(UPDATE_PROFILE, { input: { name: 'Neu' } }, unverifiedDe.token);
-    expect(notVerified.data!.updateProfile.errors).toEqual([
-      expect.objectContaining({ code: 'EMAIL_NOT_VERIFIED', message: MSG.EMAIL_NOT_VERIFIED.DE }),
-    ]);
+    expect(notVerified.data!.updateProfile.errors).toEqual([expect.objectContaining({ code: 'EMAIL_NOT_VERIFIED', message: MSG.EMAIL_NOT_VERIFIED.DE })]);
 
     const de = await newAccount(t, { language: 'DE' });
     const badDe = await rawGql(UPDATE_PROFILE, { input: { name: ' ' } }, de.token);
@@ -523,9 +516,7 @@ describe('R1.8 profile and language', () => {
   it('R1.8 Accept-Language "*" (no preference; what fetch sends by default) keeps the account language', async () => {
     const unverifiedDe = await register({ language: 'DE' });
     const notVerified = await t.gql(UPDATE_PROFILE, { input: { name: 'Neu' } }, { token: unverifiedDe.token, lang: '*' });
-    expect(notVerified.data!.updateProfile.errors).toEqual([
-      expect.objectContaining({ code: 'EMAIL_NOT_VERIFIED', message: MSG.EMAIL_NOT_VERIFIED.DE }),
-    ]);
+    expect(notVerified.data!.updateProfile.errors).toEqual([expect.objectContaining({ code: 'EMAIL_NOT_VERIFIED', message: MSG.EMAIL_NOT_VERIFIED.DE })]);
     const es = await newAccount(t, { language: 'ES' });
     const badEs = await t.gql(UPDATE_PROFILE, { input: { name: ' ' } }, { token: es.token }); // fetch adds "*"
     expect(badEs.data!.updateProfile.errors).toEqual([expect.objectContaining({ code: 'BAD_USER_INPUT', message: MSG.NAME_LENGTH.ES })]);

@@ -64,7 +64,19 @@ function ensureBuilt(): void {
 
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const name of ['DATABASE_URL', 'PORT', 'HOST', 'PUBLIC_URL', 'SMTP_URL', 'APP_SECRET', 'TEST_CLOCK', 'TRUST_PROXY', 'REDIS_URL', 'SHOP_API_TOKEN', 'TESSERA_TEST_ADMIN_URL']) {
+  for (const name of [
+    'DATABASE_URL',
+    'PORT',
+    'HOST',
+    'PUBLIC_URL',
+    'SMTP_URL',
+    'APP_SECRET',
+    'TEST_CLOCK',
+    'TRUST_PROXY',
+    'REDIS_URL',
+    'SHOP_API_TOKEN',
+    'TESSERA_TEST_ADMIN_URL',
+  ]) {
     delete env[name];
   }
   return { ...env, DATA_DIR: dataDir, LOG_LEVEL: 'info', ...extra };

@@ -355,7 +355,12 @@ describe('R2.4 redeemForUserId', () => {
     const mine = await t.gql(ME_LICENSES, {}, { token: owner.token });
     expect(mine.errors).toBeUndefined();
     expect(mine.data!.me.licenses).toEqual([
-      expect.objectContaining({ id: license.id, licenseId: license.licenseId, key: row.license_key, owner: expect.objectContaining({ userId: owner.account.userId }) }),
+      expect.objectContaining({
+        id: license.id,
+        licenseId: license.licenseId,
+        key: row.license_key,
+        owner: expect.objectContaining({ userId: owner.account.userId }),
+      }),
     ]);
 
     const mail = await t.mail.waitFor(purchaserEmail, isIssuedMail(license.licenseId));
@@ -533,7 +538,13 @@ describe('R2.10 entitlement (licenseStatus)', () => {
     const expiresAt = inDays(10);
     const { license } = await issueOk({ type: 'STUDENT', expiresAt, redeemForUserId: owner.account.userId });
     const soon = await status(owner.token);
-    expect(soon).toMatchObject({ canUse: true, canSave: true, expiresSoon: true, license: { licenseId: license.licenseId }, owner: { userId: owner.account.userId } });
+    expect(soon).toMatchObject({
+      canUse: true,
+      canSave: true,
+      expiresSoon: true,
+      license: { licenseId: license.licenseId },
+      owner: { userId: owner.account.userId },
+    });
     expect(new Date(soon.expiresAt!).getTime()).toBe(new Date(expiresAt).getTime());
 
     await t.advance(10 * DAY + HOUR);
@@ -633,10 +644,7 @@ describe('R2.10 expiry reminders', () => {
     await runReminders();
     await t.mail.waitFor(owner.email, (m) => isReminder(license.licenseId)(m) && m.subject.includes('tomorrow'));
     await runReminders();
-    expect(reminders().map((m) => m.subject)).toEqual([
-      `Your license ${license.licenseId} ends in 7 days`,
-      `Your license ${license.licenseId} ends tomorrow`,
-    ]);
+    expect(reminders().map((m) => m.subject)).toEqual([`Your license ${license.licenseId} ends in 7 days`, `Your license ${license.licenseId} ends tomorrow`]);
   });
 
   it('sends nothing for unredeemed or expired licenses', async () => {
@@ -646,7 +654,10 @@ describe('R2.10 expiry reminders', () => {
 
     // Redeemed, but expired before any round ran.
     const owner = await newAccount(t);
-    const { license: expired } = await issueOk({ expiresAt: new Date(t.server.clock.now().getTime() + HOUR * 1000).toISOString(), redeemForUserId: owner.account.userId });
+    const { license: expired } = await issueOk({
+      expiresAt: new Date(t.server.clock.now().getTime() + HOUR * 1000).toISOString(),
+      redeemForUserId: owner.account.userId,
+    });
     await t.advance(2 * HOUR);
 
     await runReminders();

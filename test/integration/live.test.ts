@@ -47,7 +47,7 @@ describe('R7.2 and R7.3 on one instance', () => {
     const after = async (change: () => Promise<unknown>, expected: Partial<Usage>) => {
       // Let the pushes of the previous change settle (a trailing coalesced push may follow), so
       // that only pushes caused by this change count.
-      for (let last = -1; last !== sub.events.length; ) {
+      for (let last = -1; last !== sub.events.length;) {
         last = sub.events.length;
         await sleep(250);
       }
@@ -68,23 +68,41 @@ describe('R7.2 and R7.3 on one instance', () => {
     let b: { id: string } | undefined;
     await after(async () => (b = (await acquire(t, members[1].token, 'b')).lease!), { inUse: 1 });
     await after(
-      () => t.gql('mutation($i: ReserveOfflineInput!) { reserveOffline(input: $i) { errors { code } } }', { i: { leaseId: b!.id, days: 1 } }, { token: members[1].token }),
+      () =>
+        t.gql(
+          'mutation($i: ReserveOfflineInput!) { reserveOffline(input: $i) { errors { code } } }',
+          { i: { leaseId: b!.id, days: 1 } },
+          { token: members[1].token },
+        ),
       { inUse: 1 }, // a reservation is pushed too
     );
-    const list = await t.gql('query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }', { id: orgId }, { token: owner.token });
-    const idOf = (m: NewAccount) => list.data!.organization.members.edges.find((e: { node: { account: { userId: string } } }) => e.node.account.userId === m.account.userId).node.id;
+    const list = await t.gql(
+      'query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }',
+      { id: orgId },
+      { token: owner.token },
+    );
+    const idOf = (m: NewAccount) =>
+      list.data!.organization.members.edges.find((e: { node: { account: { userId: string } } }) => e.node.account.userId === m.account.userId).node.id;
     await after(
-      () => t.gql('mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }', { i: { membershipId: idOf(members[1]), status: 'BLOCKED' } }, { token: owner.token }),
+      () =>
+        t.gql(
+          'mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }',
+          { i: { membershipId: idOf(members[1]), status: 'BLOCKED' } },
+          { token: owner.token },
+        ),
       { inUse: 0 },
     );
     await after(() => acquire(t, members[2].token, 'c'), { inUse: 1 });
     await after(() => t.gql('mutation($id: ID!) { removeMember(membershipId: $id) { ok } }', { id: idOf(members[2]) }, { token: owner.token }), { inUse: 0 });
     // A lapse: 8 hours without heartbeat, recorded by the sweeper.
     await after(() => acquire(t, members[0].token, 'a2'), { inUse: 1 });
-    await after(async () => {
-      await t.advance(8 * 3600 + 1);
-      await t.server.jobs.run('sweep-lapsed-seats');
-    }, { inUse: 0 });
+    await after(
+      async () => {
+        await t.advance(8 * 3600 + 1);
+        await t.server.jobs.run('sweep-lapsed-seats');
+      },
+      { inUse: 0 },
+    );
     // A license joins the pool.
     await after(() => issueLicense(t, { type: 'EDUCATIONAL', seats: 2, redeemForUserId: owner.account.userId }), { total: 5 });
     sub.close();
@@ -116,17 +134,32 @@ describe('R7.2 and R7.3 on one instance', () => {
     expect(JSON.stringify(anon.errors)).toContain('UNAUTHENTICATED');
 
     // A co-administrator listens until the owner revokes the right.
-    const list = await t.gql('query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }', { id: orgId }, { token: owner.token });
-    const coId = list.data!.organization.members.edges.find((e: { node: { account: { userId: string } } }) => e.node.account.userId === members[1].account.userId).node.id;
-    await t.gql('mutation($i: SetMemberAdminInput!) { setMemberAdmin(input: $i) { errors { code } } }', { i: { membershipId: coId, admin: true } }, { token: owner.token });
+    const list = await t.gql(
+      'query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }',
+      { id: orgId },
+      { token: owner.token },
+    );
+    const coId = list.data!.organization.members.edges.find(
+      (e: { node: { account: { userId: string } } }) => e.node.account.userId === members[1].account.userId,
+    ).node.id;
+    await t.gql(
+      'mutation($i: SetMemberAdminInput!) { setMemberAdmin(input: $i) { errors { code } } }',
+      { i: { membershipId: coId, admin: true } },
+      { token: owner.token },
+    );
     const co = subscribe<Usage>(client(members[1].token), USAGE, { id: orgId }, 'seatUsageChanged');
     await co.waitForCount(1);
-    await t.gql('mutation($i: SetMemberAdminInput!) { setMemberAdmin(input: $i) { errors { code } } }', { i: { membershipId: coId, admin: false } }, { token: owner.token });
+    await t.gql(
+      'mutation($i: SetMemberAdminInput!) { setMemberAdmin(input: $i) { errors { code } } }',
+      { i: { membershipId: coId, admin: false } },
+      { token: owner.token },
+    );
     await co.waitForEnd();
     expect(co.events).toHaveLength(1);
 
     // The owner listens on a second token, which is then revoked.
-    const second = (await t.gql('mutation($i: LoginInput!) { login(input: $i) { token } }', { i: { email: owner.email, password: owner.password } })).data!.login.token;
+    const second = (await t.gql('mutation($i: LoginInput!) { login(input: $i) { token } }', { i: { email: owner.email, password: owner.password } })).data!
+      .login.token;
     const revoked = subscribe<Usage>(client(second), USAGE, { id: orgId }, 'seatUsageChanged');
     await revoked.waitForCount(1);
     await t.gql('mutation { logout { ok } }', {}, { token: second });
@@ -144,9 +177,18 @@ describe('R7.2 and R7.3 on one instance', () => {
     const sub = subscribe<Lease>(client(m.token), LEASE, { id: lease.id }, 'leaseChanged');
     await sleep(1000); // no push while the lease lives (and time for the subscription to be set up)
     expect(sub.events).toEqual([]);
-    const list = await t.gql('query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }', { id: orgId }, { token: owner.token });
-    const mId = list.data!.organization.members.edges.find((e: { node: { account: { userId: string } } }) => e.node.account.userId === m.account.userId).node.id;
-    await t.gql('mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }', { i: { membershipId: mId, status: 'BLOCKED' } }, { token: owner.token });
+    const list = await t.gql(
+      'query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }',
+      { id: orgId },
+      { token: owner.token },
+    );
+    const mId = list.data!.organization.members.edges.find((e: { node: { account: { userId: string } } }) => e.node.account.userId === m.account.userId).node
+      .id;
+    await t.gql(
+      'mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }',
+      { i: { membershipId: mId, status: 'BLOCKED' } },
+      { token: owner.token },
+    );
     await sub.waitForCount(1);
     expect(sub.events[0]).toMatchObject({ id: lease.id, endReason: 'MEMBERSHIP_ENDED' });
     await sub.waitForEnd();

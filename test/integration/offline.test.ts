@@ -35,7 +35,12 @@ async function validate(token: string, request: string) {
 
 async function ownerWith(facts: { type?: string; seats?: number; expiresAt?: string | null }) {
   const owner = await newAccount(t);
-  const license = await issueLicense(t, { type: facts.type ?? 'COMMERCIAL', seats: facts.seats ?? 1, expiresAt: facts.expiresAt ?? null, redeemForUserId: owner.account.userId });
+  const license = await issueLicense(t, {
+    type: facts.type ?? 'COMMERCIAL',
+    seats: facts.seats ?? 1,
+    expiresAt: facts.expiresAt ?? null,
+    redeemForUserId: owner.account.userId,
+  });
   return { owner, license };
 }
 
@@ -46,7 +51,13 @@ describe('R6 offline validation', () => {
     const done = await validate(owner.token, req.html);
     expect(done.errors).toEqual([]);
     expect(done.lease).toMatchObject({ kind: 'OFFLINE_BOUND', platform: 'WINDOWS', license: { licenseId: license.licenseId } });
-    const verified = verifyOfflineResponse({ responseText: done.responseFile!, publicKey: keyDocument, deviceId: 'AIRGAP-01', expectedNonce: req.request.nonce, expectedUserId: owner.account.userId });
+    const verified = verifyOfflineResponse({
+      responseText: done.responseFile!,
+      publicKey: keyDocument,
+      deviceId: 'AIRGAP-01',
+      expectedNonce: req.request.nonce,
+      expectedUserId: owner.account.userId,
+    });
     expect(verified).toMatchObject({ ok: true, payload: { licenseId: license.licenseId, userId: owner.account.userId, platform: 'WINDOWS' } });
     // The same key through the API.
     const pem = (await t.gql('{ offlineSigningKey }')).data!.offlineSigningKey;
@@ -69,20 +80,32 @@ describe('R6 offline validation', () => {
     const payload = JSON.parse(Buffer.from(parsed.payload, 'base64url').toString());
     payload.licenseId = 'L-000-000';
     const forged = JSON.stringify({ ...parsed, payload: Buffer.from(JSON.stringify(payload)).toString('base64url') });
-    expect(verifyOfflineResponse({ responseText: forged, publicKey: keyDocument, deviceId: 'AIRGAP-02' })).toMatchObject({ ok: false, reason: 'BAD_SIGNATURE' });
+    expect(verifyOfflineResponse({ responseText: forged, publicKey: keyDocument, deviceId: 'AIRGAP-02' })).toMatchObject({
+      ok: false,
+      reason: 'BAD_SIGNATURE',
+    });
   });
 
   it('R6.1 refuses expiring, personal and trial licenses and requests for another account', async () => {
     const expiring = await ownerWith({ expiresAt: new Date(t.server.clock.nowMs() + 100 * 86400_000).toISOString() });
-    expect((await validate(expiring.owner.token, requestFor(expiring.owner, 'a').payload)).errors[0]).toMatchObject({ code: 'OFFLINE_NOT_ALLOWED', reason: 'NOT_PERMANENT' });
+    expect((await validate(expiring.owner.token, requestFor(expiring.owner, 'a').payload)).errors[0]).toMatchObject({
+      code: 'OFFLINE_NOT_ALLOWED',
+      reason: 'NOT_PERMANENT',
+    });
     const student = await ownerWith({ type: 'STUDENT' });
-    expect((await validate(student.owner.token, requestFor(student.owner, 'b').payload)).errors[0]).toMatchObject({ code: 'OFFLINE_NOT_ALLOWED', reason: 'NOT_PERMANENT' });
+    expect((await validate(student.owner.token, requestFor(student.owner, 'b').payload)).errors[0]).toMatchObject({
+      code: 'OFFLINE_NOT_ALLOWED',
+      reason: 'NOT_PERMANENT',
+    });
     const trial = await newAccount(t);
     await t.gql('mutation { requestTrial { errors { code } } }', {}, { token: trial.token });
     expect((await validate(trial.token, requestFor(trial, 'c').payload)).errors[0]).toMatchObject({ code: 'OFFLINE_NOT_ALLOWED', reason: 'TRIAL' });
     const { owner } = await ownerWith({});
     const someoneElse = await newAccount(t);
-    expect((await validate(owner.token, requestFor(someoneElse, 'd').payload)).errors[0]).toMatchObject({ code: 'OFFLINE_NOT_ALLOWED', reason: 'OTHER_ACCOUNT' });
+    expect((await validate(owner.token, requestFor(someoneElse, 'd').payload)).errors[0]).toMatchObject({
+      code: 'OFFLINE_NOT_ALLOWED',
+      reason: 'OTHER_ACCOUNT',
+    });
     expect((await validate(owner.token, 'not a request')).errors[0]).toMatchObject({ code: 'BAD_USER_INPUT' });
     const bound = await t.server.ds.query("SELECT count(*)::int AS n FROM seat_leases WHERE kind = 'OFFLINE_BOUND' AND account_id = ANY($1::uuid[])", [
       [expiring.owner.account.id, student.owner.account.id, trial.account.id, owner.account.id],
@@ -132,7 +155,9 @@ describe('R6 offline validation', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-disposition')).toContain('response.lic');
     const file = await res.text();
-    expect(verifyOfflineResponse({ responseText: file, publicKey: keyDocument, deviceId: 'AIRGAP-04', expectedNonce: req.request.nonce })).toMatchObject({ ok: true });
+    expect(verifyOfflineResponse({ responseText: file, publicKey: keyDocument, deviceId: 'AIRGAP-04', expectedNonce: req.request.nonce })).toMatchObject({
+      ok: true,
+    });
     // The login made for the page does not stay usable.
     const tokens = await t.server.ds.query('SELECT count(*)::int AS n FROM auth_tokens WHERE account_id = $1 AND revoked_at IS NULL', [owner.account.id]);
     expect(tokens[0].n).toBe(1); // only the registration token
@@ -145,16 +170,41 @@ describe('R6 offline validation', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-offline-'));
     try {
       const env = { PATH: process.env.PATH ?? '' };
-      const made = spawnSync(process.execPath, [cli, 'offline-request', '--device', 'AIRGAP-05', '--platform', 'MAC', '--user', owner.account.userId, '--out', path.join(dir, 'request.html'), '--server-url', t.base], { env, encoding: 'utf8' });
+      const made = spawnSync(
+        process.execPath,
+        [
+          cli,
+          'offline-request',
+          '--device',
+          'AIRGAP-05',
+          '--platform',
+          'MAC',
+          '--user',
+          owner.account.userId,
+          '--out',
+          path.join(dir, 'request.html'),
+          '--server-url',
+          t.base,
+        ],
+        { env, encoding: 'utf8' },
+      );
       expect(made.status).toBe(0);
       const html = fs.readFileSync(path.join(dir, 'request.html'), 'utf8');
       const done = await validate(owner.token, html);
       fs.writeFileSync(path.join(dir, 'response.lic'), done.responseFile!);
       fs.writeFileSync(path.join(dir, 'key.json'), keyDocument);
-      const ok = spawnSync(process.execPath, [cli, 'offline-verify', '--response', path.join(dir, 'response.lic'), '--public-key', path.join(dir, 'key.json'), '--device', 'AIRGAP-05'], { env, encoding: 'utf8' });
+      const ok = spawnSync(
+        process.execPath,
+        [cli, 'offline-verify', '--response', path.join(dir, 'response.lic'), '--public-key', path.join(dir, 'key.json'), '--device', 'AIRGAP-05'],
+        { env, encoding: 'utf8' },
+      );
       expect(ok.status).toBe(0);
       expect(ok.stdout).toMatch(/^verified/);
-      const bad = spawnSync(process.execPath, [cli, 'offline-verify', '--response', path.join(dir, 'response.lic'), '--public-key', path.join(dir, 'key.json'), '--device', 'OTHER'], { env, encoding: 'utf8' });
+      const bad = spawnSync(
+        process.execPath,
+        [cli, 'offline-verify', '--response', path.join(dir, 'response.lic'), '--public-key', path.join(dir, 'key.json'), '--device', 'OTHER'],
+        { env, encoding: 'utf8' },
+      );
       expect(bad.status).toBe(1);
       expect(bad.stderr).toMatch(/WRONG_DEVICE/);
     } finally {

@@ -275,9 +275,7 @@ describe('R3 authorization matrix: who may read and change an organization', () 
         expect(result.id).toBe(orgId);
         expect(result.owner).toEqual({ userId: f.people.owner.account.userId, email: f.people.owner.email });
         expect(result.members.totalCount).toBe(before.memberships.length);
-        expect(result.members.edges.map((e: { node: { id: string } }) => e.node.id).sort()).toEqual(
-          before.memberships.map((m: { id: string }) => m.id).sort(),
-        );
+        expect(result.members.edges.map((e: { node: { id: string } }) => e.node.id).sort()).toEqual(before.memberships.map((m: { id: string }) => m.id).sort());
         expect(result.members.edges).toContainEqual({
           node: expect.objectContaining({ id: f.membershipIds.member, account: { userId: f.people.member.account.userId, email: f.people.member.email } }),
         });
@@ -307,7 +305,11 @@ describe('R3 authorization matrix: who may read and change an organization', () 
       }
       case 'setMemberStatus': {
         expect(result.errors).toEqual([]);
-        expect(result.membership).toMatchObject({ id: victimMembershipId, status: 'BLOCKED', account: { userId: victim!.account.userId, email: victim!.email } });
+        expect(result.membership).toMatchObject({
+          id: victimMembershipId,
+          status: 'BLOCKED',
+          account: { userId: victim!.account.userId, email: victim!.email },
+        });
         expect(await membershipRow(victimMembershipId)).toMatchObject({ status: 'BLOCKED', is_admin: false });
         expectOneAuditEntry('MEMBER_BLOCKED', victim!.account.id);
         othersUnchanged(victimMembershipId);
@@ -357,7 +359,14 @@ describe('R3 authorization matrix: who may read and change an organization', () 
 
     it.each(idCells)('%s with %s', async (op, kind) => {
       const owner = shared.people.owner;
-      const id = kind === 'a random UUID' ? randomUUID() : kind === 'a malformed id' ? "not-a-uuid' OR 1=1 --" : MEMBER_OPS.includes(op) ? other.membershipId : other.organizationId;
+      const id =
+        kind === 'a random UUID'
+          ? randomUUID()
+          : kind === 'a malformed id'
+            ? "not-a-uuid' OR 1=1 --"
+            : MEMBER_OPS.includes(op)
+              ? other.membershipId
+              : other.organizationId;
       const beforeOwn = await snapshot(shared.organizationId);
       const beforeOther = await snapshot(other.organizationId);
       const r = await perform(op, owner.token, id, id);
@@ -442,7 +451,10 @@ describe('R3.4, R3.6 member emails: administrators and support see them, members
 
   const memberEmails = (r: GqlResult) =>
     Object.fromEntries(
-      r.data!.organization.members.edges.map((e: { node: { account: { userId: string; email: string | null } } }) => [e.node.account.userId, e.node.account.email]),
+      r.data!.organization.members.edges.map((e: { node: { account: { userId: string; email: string | null } } }) => [
+        e.node.account.userId,
+        e.node.account.email,
+      ]),
     );
 
   it.each(['owner', 'co-admin', 'support'] as const)('the %s sees every member email, the owner email and the admins', async (caller) => {
@@ -670,7 +682,11 @@ describe('R8.2 the audit log records every administrator action', () => {
       { action: 'ORGANIZATION_UPDATED', actor: owner.account.userId, target: null, details: { name: 'Audited Org II', allowedEmailDomains: ['example.com'] } },
       async () => {
         // maxOfflineDays is unchanged (30 is the default): not a change, so not in the details.
-        const r = await t.gql(UPDATE, { input: { organizationId: orgId, name: 'Audited Org II', allowedEmailDomains: ['Example.COM'], maxOfflineDays: 30 } }, { token: owner.token });
+        const r = await t.gql(
+          UPDATE,
+          { input: { organizationId: orgId, name: 'Audited Org II', allowedEmailDomains: ['Example.COM'], maxOfflineDays: 30 } },
+          { token: owner.token },
+        );
         expect(r.data!.updateOrganization.errors).toEqual([]);
       },
     );
@@ -728,7 +744,11 @@ describe('R8.2 the audit log records every administrator action', () => {
   async function log(variables: Record<string, unknown>, token = owner.token) {
     const r = await t.gql(AUDIT, { id: orgId, ...variables }, { token });
     if (r.errors) throw new Error(`auditLog failed: ${JSON.stringify(r.errors)}`);
-    return r.data!.organization.auditLog as { totalCount: number; pageInfo: { hasNextPage: boolean; endCursor: string | null }; edges: Array<{ cursor: string; node: Entry }> };
+    return r.data!.organization.auditLog as {
+      totalCount: number;
+      pageInfo: { hasNextPage: boolean; endCursor: string | null };
+      edges: Array<{ cursor: string; node: Entry }>;
+    };
   }
 
   it('lists the actions newest first with action, actor, target and time', async () => {

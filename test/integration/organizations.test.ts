@@ -1,14 +1,4 @@
-import {
-  issueLicense,
-  join,
-  LICENSE_FIELDS,
-  MEMBERSHIP_FIELDS,
-  newAccount,
-  newOrganization,
-  ORG_FIELDS,
-  redeem,
-  uniqueEmail,
-} from '../helpers/factories';
+import { issueLicense, join, LICENSE_FIELDS, MEMBERSHIP_FIELDS, newAccount, newOrganization, ORG_FIELDS, redeem, uniqueEmail } from '../helpers/factories';
 import { startTestServer, type TestServer } from '../helpers/server';
 
 let t: TestServer;
@@ -180,7 +170,11 @@ describe('R3.4 block, unblock, remove; R3.5 leave', () => {
     const blocked = await t.gql(STATUS, { input: { membershipId: m.id, status: 'BLOCKED' } }, { token: owner.token });
     expect(blocked.data!.setMemberStatus.membership).toEqual({ id: m.id, status: 'BLOCKED' });
     expect((await join(t, a.token, organization.inviteCode)).errors[0].code).toBe('MEMBERSHIP_BLOCKED');
-    const leave = await t.gql('mutation($id: ID!) { leaveOrganization(organizationId: $id) { ok errors { code } } }', { id: organization.id }, { token: a.token });
+    const leave = await t.gql(
+      'mutation($id: ID!) { leaveOrganization(organizationId: $id) { ok errors { code } } }',
+      { id: organization.id },
+      { token: a.token },
+    );
     expect(leave.data!.leaveOrganization).toEqual({ ok: false, errors: [{ code: 'MEMBERSHIP_BLOCKED' }] });
     const mine = await t.gql(`{ me { memberships { id status } } }`, {}, { token: a.token });
     expect(mine.data!.me.memberships).toEqual([{ id: m.id, status: 'BLOCKED' }]);
@@ -204,7 +198,11 @@ describe('R3.4 block, unblock, remove; R3.5 leave', () => {
     const { organization } = await newOrganization(t);
     const a = await newAccount(t);
     await join(t, a.token, organization.inviteCode);
-    const leave = await t.gql('mutation($id: ID!) { leaveOrganization(organizationId: $id) { ok errors { code } } }', { id: organization.id }, { token: a.token });
+    const leave = await t.gql(
+      'mutation($id: ID!) { leaveOrganization(organizationId: $id) { ok errors { code } } }',
+      { id: organization.id },
+      { token: a.token },
+    );
     expect(leave.data!.leaveOrganization).toEqual({ ok: true, errors: [] });
     expect(await membershipRows(organization.id)).toHaveLength(0);
   });
@@ -223,7 +221,10 @@ describe('R3.5 co-administrators', () => {
 
     // Before: the member sees no organization.
     expect((await orgQuery(co.token, organization.id)).errors?.[0].extensions?.code).toBe('NOT_FOUND');
-    expect((await t.gql(ADMIN, { input: { membershipId: coM.id, admin: true } }, { token: owner.token })).data!.setMemberAdmin.membership).toEqual({ id: coM.id, isAdmin: true });
+    expect((await t.gql(ADMIN, { input: { membershipId: coM.id, admin: true } }, { token: owner.token })).data!.setMemberAdmin.membership).toEqual({
+      id: coM.id,
+      isAdmin: true,
+    });
     await t.gql(ADMIN, { input: { membershipId: co2M.id, admin: true } }, { token: owner.token });
 
     const view = await orgQuery(co.token, organization.id, 'id admins { userId } members { totalCount edges { node { account { email } } } }');
@@ -233,7 +234,9 @@ describe('R3.5 co-administrators', () => {
     expect(view.data!.organization.members.edges.map((e: { node: { account: { email: string } } }) => e.node.account.email)).toContain(plain.email);
 
     // A co-admin blocks a plain member and changes settings...
-    expect((await t.gql(STATUS, { input: { membershipId: plainM.id, status: 'BLOCKED' } }, { token: co.token })).data!.setMemberStatus.membership.status).toBe('BLOCKED');
+    expect((await t.gql(STATUS, { input: { membershipId: plainM.id, status: 'BLOCKED' } }, { token: co.token })).data!.setMemberStatus.membership.status).toBe(
+      'BLOCKED',
+    );
     const upd = await t.gql(
       `mutation($input: UpdateOrganizationInput!) { updateOrganization(input: $input) { organization { maxOfflineDays name } errors { code } } }`,
       { input: { organizationId: organization.id, maxOfflineDays: 14, name: 'Renamed' } },
@@ -241,15 +244,26 @@ describe('R3.5 co-administrators', () => {
     );
     expect(upd.data!.updateOrganization.organization).toEqual({ maxOfflineDays: 14, name: 'Renamed' });
     // ...but cannot appoint, nor block another admin, nor act on itself.
-    expect((await t.gql(ADMIN, { input: { membershipId: plainM.id, admin: true } }, { token: co.token })).data!.setMemberAdmin.errors[0]).toEqual({ code: 'ADMIN_PROTECTED', reason: 'OWNER_ONLY' });
-    expect((await t.gql(STATUS, { input: { membershipId: co2M.id, status: 'BLOCKED' } }, { token: co.token })).data!.setMemberStatus.errors[0]).toEqual({ code: 'ADMIN_PROTECTED', reason: 'OTHER_ADMIN' });
-    expect((await t.gql(STATUS, { input: { membershipId: coM.id, status: 'BLOCKED' } }, { token: co.token })).data!.setMemberStatus.errors[0]).toEqual({ code: 'ADMIN_PROTECTED', reason: 'SELF' });
+    expect((await t.gql(ADMIN, { input: { membershipId: plainM.id, admin: true } }, { token: co.token })).data!.setMemberAdmin.errors[0]).toEqual({
+      code: 'ADMIN_PROTECTED',
+      reason: 'OWNER_ONLY',
+    });
+    expect((await t.gql(STATUS, { input: { membershipId: co2M.id, status: 'BLOCKED' } }, { token: co.token })).data!.setMemberStatus.errors[0]).toEqual({
+      code: 'ADMIN_PROTECTED',
+      reason: 'OTHER_ADMIN',
+    });
+    expect((await t.gql(STATUS, { input: { membershipId: coM.id, status: 'BLOCKED' } }, { token: co.token })).data!.setMemberStatus.errors[0]).toEqual({
+      code: 'ADMIN_PROTECTED',
+      reason: 'SELF',
+    });
     const rows = await membershipRows(organization.id);
     expect(rows.filter((r) => r.is_admin)).toHaveLength(2);
     expect(rows.filter((r) => r.status === 'BLOCKED')).toHaveLength(1);
 
     // A blocked member cannot become an admin; revoking makes a co-admin a plain member without access.
-    expect((await t.gql(ADMIN, { input: { membershipId: plainM.id, admin: true } }, { token: owner.token })).data!.setMemberAdmin.errors[0].code).toBe('MEMBERSHIP_BLOCKED');
+    expect((await t.gql(ADMIN, { input: { membershipId: plainM.id, admin: true } }, { token: owner.token })).data!.setMemberAdmin.errors[0].code).toBe(
+      'MEMBERSHIP_BLOCKED',
+    );
     await t.gql(ADMIN, { input: { membershipId: coM.id, admin: false } }, { token: owner.token });
     expect((await orgQuery(co.token, organization.id)).errors?.[0].extensions?.code).toBe('NOT_FOUND');
   });
@@ -261,9 +275,15 @@ describe('R2.6 members use only sharable licenses', () => {
     await issueLicense(t, { type: 'STUDENT', redeemForUserId: owner.account.userId });
     const co = await newAccount(t);
     const coM = (await join(t, co.token, organization.inviteCode)).membership!;
-    await t.gql(`mutation($input: SetMemberAdminInput!) { setMemberAdmin(input: $input) { errors { code } } }`, { input: { membershipId: coM.id, admin: true } }, { token: owner.token });
+    await t.gql(
+      `mutation($input: SetMemberAdminInput!) { setMemberAdmin(input: $input) { errors { code } } }`,
+      { input: { membershipId: coM.id, admin: true } },
+      { token: owner.token },
+    );
     const asOwner = await orgQuery(owner.token, organization.id, `licenses { ${LICENSE_FIELDS} }`);
-    expect(asOwner.data!.organization.licenses.map((l: { id: string; type: string; key: string }) => [l.id, l.type, l.key])).toEqual([[license.id, 'EDUCATIONAL', license.key]]);
+    expect(asOwner.data!.organization.licenses.map((l: { id: string; type: string; key: string }) => [l.id, l.type, l.key])).toEqual([
+      [license.id, 'EDUCATIONAL', license.key],
+    ]);
     const asCoAdmin = await orgQuery(co.token, organization.id, 'licenses { id key }');
     expect(asCoAdmin.data!.organization.licenses).toEqual([{ id: license.id, key: null }]);
     // The membership summary names the family.

@@ -69,7 +69,11 @@ describe('pages behind emailed links', () => {
     expect(shown.status).toBe(200);
     expect(await shown.text()).toContain(organization.inviteCode);
     const postTo = (password: string) =>
-      fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ email: member.email, password }).toString() });
+      fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ email: member.email, password }).toString(),
+      });
     const wrong = await postTo('not the password');
     expect(wrong.status).toBe(400);
     expect(await wrong.text()).toContain('password is wrong');
@@ -81,7 +85,11 @@ describe('pages behind emailed links', () => {
     expect(rows[0].n).toBe(1);
     const tokens = await t.server.ds.query('SELECT count(*)::int AS n FROM auth_tokens WHERE account_id = $1 AND revoked_at IS NULL', [member.account.id]);
     expect(tokens[0].n).toBe(1); // the page's logins do not stay usable
-    const bogus = await fetch(`${t.base}/join/I-000-000-000-000`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ email: member.email, password: member.password }).toString() });
+    const bogus = await fetch(`${t.base}/join/I-000-000-000-000`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ email: member.email, password: member.password }).toString(),
+    });
     expect(await bogus.text()).toContain('invitation code is not valid');
   });
 });

@@ -1,7 +1,18 @@
 import { Client } from 'pg';
 import { POOL_LOCK_NAMESPACE, lockKey } from '../../src/modules/seats/ledger';
 import { inTransaction } from '../../src/platform/db/transaction';
-import { acquire, heartbeat, issueLicense, join, newAccount, newOrganization, redeem, release, seatsInUseByLicense, type NewAccount } from '../helpers/factories';
+import {
+  acquire,
+  heartbeat,
+  issueLicense,
+  join,
+  newAccount,
+  newOrganization,
+  redeem,
+  release,
+  seatsInUseByLicense,
+  type NewAccount,
+} from '../helpers/factories';
 import { metricValue, overlapsBeyondSeats } from '../helpers/lease-history';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { subscribe, wsClient } from '../helpers/ws';
@@ -143,7 +154,11 @@ describe('R4.8 no deadlocks, and retries are never silent', () => {
       list.data!.organization.members.edges.map((e: { node: { id: string; account: { userId: string } } }) => [e.node.account.userId, e.node.id]),
     );
     const setStatus = (m: NewAccount, status: 'ACTIVE' | 'BLOCKED') =>
-      t.gql('mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }', { i: { membershipId: membershipOf.get(m.account.userId), status } }, { token: owner.token });
+      t.gql(
+        'mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }',
+        { i: { membershipId: membershipOf.get(m.account.userId), status } },
+        { token: owner.token },
+      );
     let granted = 0;
     for (let round = 0; round < 12; round++) {
       const blocked = people[round % people.length];
@@ -196,10 +211,20 @@ describe('R4.6, R3.4 and R4.12 endings', () => {
     const outsider = await newAccount(t);
     const lease = (await acquire(t, member.token, 'member-pc')).lease!;
     const adminLease = (await acquire(t, otherAdmin.token, 'other-admin-pc')).lease!;
-    const list = await t.gql('query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }', { id: organization.id }, { token: owner.token });
+    const list = await t.gql(
+      'query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }',
+      { id: organization.id },
+      { token: owner.token },
+    );
     for (const admin of [coAdmin, otherAdmin]) {
-      const membershipId = list.data!.organization.members.edges.find((e: { node: { account: { userId: string } } }) => e.node.account.userId === admin.account.userId).node.id;
-      await t.gql('mutation($i: SetMemberAdminInput!) { setMemberAdmin(input: $i) { errors { code } } }', { i: { membershipId, admin: true } }, { token: owner.token });
+      const membershipId = list.data!.organization.members.edges.find(
+        (e: { node: { account: { userId: string } } }) => e.node.account.userId === admin.account.userId,
+      ).node.id;
+      await t.gql(
+        'mutation($i: SetMemberAdminInput!) { setMemberAdmin(input: $i) { errors { code } } }',
+        { i: { membershipId, admin: true } },
+        { token: owner.token },
+      );
     }
 
     const END = 'mutation($id: ID!) { endSeat(leaseId: $id) { lease { id endedAt endReason } errors { code reason } } }';
@@ -210,11 +235,18 @@ describe('R4.6, R3.4 and R4.12 endings', () => {
     }
     expect((await t.gql(END, { id: '00000000-0000-4000-8000-000000000000' }, { token: owner.token })).errors?.[0].extensions?.code).toBe('NOT_FOUND');
     // A co-administrator leaves other administrators to the owner.
-    expect((await t.gql(END, { id: adminLease.id }, { token: coAdmin.token })).data?.endSeat.errors).toEqual([{ code: 'ADMIN_PROTECTED', reason: 'OTHER_ADMIN' }]);
+    expect((await t.gql(END, { id: adminLease.id }, { token: coAdmin.token })).data?.endSeat.errors).toEqual([
+      { code: 'ADMIN_PROTECTED', reason: 'OTHER_ADMIN' },
+    ]);
 
     const client = wsClient(t.url, member.token);
     try {
-      const sub = subscribe<{ id: string; endReason: string }>(client, 'subscription($id: ID!) { leaseChanged(leaseId: $id) { id endedAt endReason } }', { id: lease.id }, 'leaseChanged');
+      const sub = subscribe<{ id: string; endReason: string }>(
+        client,
+        'subscription($id: ID!) { leaseChanged(leaseId: $id) { id endedAt endReason } }',
+        { id: lease.id },
+        'leaseChanged',
+      );
       const ended = await t.gql(END, { id: lease.id }, { token: coAdmin.token });
       expect(ended.data?.endSeat.errors).toEqual([]);
       expect(ended.data?.endSeat.lease).toMatchObject({ id: lease.id, endReason: 'ENDED_BY_ADMIN' });
@@ -232,7 +264,9 @@ describe('R4.6, R3.4 and R4.12 endings', () => {
       { id: organization.id },
       { token: owner.token },
     );
-    const seatEnded = audit.data!.organization.auditLog.edges.map((e: { node: unknown }) => e.node).filter((n: { action: string }) => n.action === 'SEAT_ENDED');
+    const seatEnded = audit
+      .data!.organization.auditLog.edges.map((e: { node: unknown }) => e.node)
+      .filter((n: { action: string }) => n.action === 'SEAT_ENDED');
     expect(seatEnded).toEqual([{ action: 'SEAT_ENDED', actor: { userId: coAdmin.account.userId }, targetUserId: member.account.userId }]);
     expect((await acquire(t, member.token, 'member-pc')).errors).toEqual([]);
   });
@@ -240,8 +274,16 @@ describe('R4.6, R3.4 and R4.12 endings', () => {
   it('R3.4 a blocked member with no other source is told MEMBERSHIP_BLOCKED, also when naming the organization', async () => {
     const { owner, organization } = await newOrganization(t, { seats: 2 });
     const [member] = await membersOf(organization.inviteCode, 1);
-    const list = await t.gql('query($id: ID!) { organization(id: $id) { members { edges { node { id } } } } }', { id: organization.id }, { token: owner.token });
-    await t.gql('mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }', { i: { membershipId: list.data!.organization.members.edges[0].node.id, status: 'BLOCKED' } }, { token: owner.token });
+    const list = await t.gql(
+      'query($id: ID!) { organization(id: $id) { members { edges { node { id } } } } }',
+      { id: organization.id },
+      { token: owner.token },
+    );
+    await t.gql(
+      'mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }',
+      { i: { membershipId: list.data!.organization.members.edges[0].node.id, status: 'BLOCKED' } },
+      { token: owner.token },
+    );
     const plain = await acquire(t, member.token, 'pc');
     expect(plain.errors.map((e) => e.code)).toEqual(['MEMBERSHIP_BLOCKED']);
     expect(plain.errors[0].message).toMatch(/blocked/i);

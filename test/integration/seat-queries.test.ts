@@ -99,7 +99,8 @@ describe('constant statements per page', () => {
 
   it('a query over the cost limit is refused as too expensive, not as a syntax error', async () => {
     // Ten aliased pages of 100 members: ten times the largest page the contract needs.
-    const fields = 'edges { node { id status isAdmin joinedAt usingSeat organization { id name licenseType adminContactEmail } account { userId name email } } }';
+    const fields =
+      'edges { node { id status isAdmin joinedAt usingSeat organization { id name licenseType adminContactEmail } account { userId name email } } }';
     const aliases = Array.from({ length: 10 }, (_, i) => `p${i}: members(first: 100) { ${fields} }`).join(' ');
     const r = await t.gql(`query($id: ID!) { organization(id: $id) { ${aliases} } }`, { id: large.organizationId }, { token: large.owner.token });
     expect(r.status).toBe(400);

@@ -58,7 +58,7 @@ describe('the SQL seat arithmetic agrees with allocation.ts', () => {
           const now = t.server.clock.now();
           await tx.query('UPDATE licenses SET seats = $2 WHERE id = $1', [licenseId, seats]);
           const locks = await lockPools(tx, t.server.clock, [owner.id]);
-          const live: Array<{ kind: typeof leases[number]['kind'] }> = [];
+          const live: Array<{ kind: (typeof leases)[number]['kind'] }> = [];
           for (const [i, l] of leases.entries()) {
             const lapsesAt = l.kind === 'MEMBER' ? new Date(now.getTime() + l.lapsesIn * 60_000) : null;
             await store.insertLease(locks, {
@@ -74,11 +74,16 @@ describe('the SQL seat arithmetic agrees with allocation.ts', () => {
               lapsesAt,
             });
             if (l.endedAgo !== null) {
-              await tx.query(`UPDATE seat_leases SET ended_at = $2, end_reason = 'CLOSED' WHERE device_hash = $1`, [`device-${i}`, new Date(now.getTime() - l.endedAgo * 60_000)]);
+              await tx.query(`UPDATE seat_leases SET ended_at = $2, end_reason = 'CLOSED' WHERE device_hash = $1`, [
+                `device-${i}`,
+                new Date(now.getTime() - l.endedAgo * 60_000),
+              ]);
             }
             if (l.endedAgo === null && (lapsesAt === null || lapsesAt > now)) live.push(l);
           }
-          const [row] = (await tx.query(`SELECT ${store.usedSeatsSql('l', '$2')}::int AS used FROM licenses l WHERE l.id = $1`, [licenseId, now])) as Array<{ used: number }>;
+          const [row] = (await tx.query(`SELECT ${store.usedSeatsSql('l', '$2')}::int AS used FROM licenses l WHERE l.id = $1`, [licenseId, now])) as Array<{
+            used: number;
+          }>;
           expect(row.used).toBe(seatsUsed(live));
           expect(await store.licensesOverCapacity(tx, now)).toBe(seatsUsed(live) > seats ? 1 : 0);
           expect((await store.liveLeasesOfPool(tx, owner.id, now)).length).toBe(live.length);
@@ -93,14 +98,34 @@ describe('writes take the pool lock and stay inside it', () => {
   it('a write for a pool the proof does not cover throws, and endLeases touches only locked pools', async () => {
     await rolledBack(async (tx) => {
       const locks = await lockPools(tx, t.server.clock, [other.id]);
-      const lease = { id: randomUUID(), accountId: owner.id, poolAccountId: owner.id, organizationId: null, licenseId, deviceHash: 'x', platform: 'WINDOWS' as const, kind: 'OWNER' as const, acquiredAt: locks.now, lapsesAt: null };
+      const lease = {
+        id: randomUUID(),
+        accountId: owner.id,
+        poolAccountId: owner.id,
+        organizationId: null,
+        licenseId,
+        deviceHash: 'x',
+        platform: 'WINDOWS' as const,
+        kind: 'OWNER' as const,
+        acquiredAt: locks.now,
+        lapsesAt: null,
+      };
       await expect(store.insertLease(locks, lease)).rejects.toThrow(/is not locked/);
       await expect(store.touchLease(locks, lease, null)).rejects.toThrow(/is not locked/);
     });
     await rolledBack(async (tx) => {
       const mine = await lockPools(tx, t.server.clock, [owner.id]);
       const lease = await store.insertLease(mine, {
-        id: randomUUID(), accountId: owner.id, poolAccountId: owner.id, organizationId: null, licenseId, deviceHash: 'y', platform: 'WINDOWS', kind: 'OWNER', acquiredAt: mine.now, lapsesAt: null,
+        id: randomUUID(),
+        accountId: owner.id,
+        poolAccountId: owner.id,
+        organizationId: null,
+        licenseId,
+        deviceHash: 'y',
+        platform: 'WINDOWS',
+        kind: 'OWNER',
+        acquiredAt: mine.now,
+        lapsesAt: null,
       });
       // Asked by ID, the update still cannot reach past the proof's pools.
       const elsewhere = { ...mine, pools: new Set([other.id]) } as typeof mine;

@@ -3,16 +3,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  acquire,
-  join,
-  newAccount,
-  newOrganization,
-  release,
-  seatsInUseByLicense,
-  type AcquireResult,
-  type NewAccount,
-} from '../helpers/factories';
+import { acquire, join, newAccount, newOrganization, release, seatsInUseByLicense, type AcquireResult, type NewAccount } from '../helpers/factories';
 import { overlapsBeyondSeats } from '../helpers/lease-history';
 import { startTestServer, type GqlResult, type TestServer } from '../helpers/server';
 
@@ -85,7 +76,10 @@ async function expectExactlyFull(results: AcquireResult[]): Promise<Array<{ inde
   }
   expect(new Set(winners.map((w) => w.leaseId)).size).toBe(POOL_SEATS);
   // Acquires on one pool are serialized: the winners saw 1, 2, ..., 15 seats in use.
-  const seen = results.filter((r) => r.lease).map((r) => r.seatUsage!.inUse).sort((a, b) => a - b);
+  const seen = results
+    .filter((r) => r.lease)
+    .map((r) => r.seatUsage!.inUse)
+    .sort((a, b) => a - b);
   expect(seen).toEqual(Array.from({ length: POOL_SEATS }, (_, i) => i + 1));
 
   const live = await liveLeasesOfPool(pool.owner.account.id);
@@ -122,7 +116,9 @@ async function mixedRounds(small: Awaited<ReturnType<typeof newOrganization>>, c
       requests.push(acquire(t, m.token, `small-${round}-pc-${i}`).then((r) => ({ who: 'member' as const, token: m.token, r })));
       if (i % 5 === 2) {
         const d = ownerDevices[(i - 2) / 5];
-        requests.push(acquire(t, small.owner.token, d, { platform: i % 2 ? 'MAC' : 'WINDOWS' }).then((r) => ({ who: 'owner' as const, token: small.owner.token, r })));
+        requests.push(
+          acquire(t, small.owner.token, d, { platform: i % 2 ? 'MAC' : 'WINDOWS' }).then((r) => ({ who: 'owner' as const, token: small.owner.token, r })),
+        );
       }
     });
     const results = await Promise.all(requests);
@@ -224,7 +220,9 @@ async function startChild(databaseUrl: string): Promise<Child> {
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(
       ([k]) =>
-        !/^(DATABASE_URL|PORT|HOST|DATA_DIR|PUBLIC_URL|SMTP_URL|MAIL_FROM|SHOP_API_TOKEN|REDIS_URL|APP_SECRET|TEST_CLOCK|TRUST_PROXY|LOG_LEVEL|RATE_LIMIT_FACTOR|SEAT_TIMEOUT_SECONDS|HEARTBEAT_INTERVAL_SECONDS|NODE_ENV|DB_POOL_SIZE|BODY_LIMIT_BYTES|TESSERA_.*)$/.test(k),
+        !/^(DATABASE_URL|PORT|HOST|DATA_DIR|PUBLIC_URL|SMTP_URL|MAIL_FROM|SHOP_API_TOKEN|REDIS_URL|APP_SECRET|TEST_CLOCK|TRUST_PROXY|LOG_LEVEL|RATE_LIMIT_FACTOR|SEAT_TIMEOUT_SECONDS|HEARTBEAT_INTERVAL_SECONDS|NODE_ENV|DB_POOL_SIZE|BODY_LIMIT_BYTES|TESSERA_.*)$/.test(
+          k,
+        ),
     ),
   );
   const env = {

@@ -74,15 +74,30 @@ async function newPool(seats: number[]): Promise<Pool> {
   for (const [i, n] of seats.entries()) {
     // The second license ends 60 s into the run; the others are permanent.
     const expiresAt = i === 1 ? start + 60_000 : null;
-    const l = await issueLicense(t, { type: 'EDUCATIONAL', seats: n, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(), redeemForUserId: owner.account.userId });
+    const l = await issueLicense(t, {
+      type: 'EDUCATIONAL',
+      seats: n,
+      expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(),
+      redeemForUserId: owner.account.userId,
+    });
     licenses.push({ id: l.id, expiresAt });
   }
-  const org = await t.gql('mutation { createOrganization(input: {name: "Interleavings"}) { organization { id inviteCode } errors { code } } }', {}, { token: owner.token });
+  const org = await t.gql(
+    'mutation { createOrganization(input: {name: "Interleavings"}) { organization { id inviteCode } errors { code } } }',
+    {},
+    { token: owner.token },
+  );
   const { id, inviteCode } = org.data!.createOrganization.organization;
   const members = await Promise.all(Array.from({ length: MEMBERS }, () => newAccount(t)));
   for (const m of members) expect((await join(t, m.token, inviteCode)).errors).toEqual([]);
-  const list = await t.gql('query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }', { id }, { token: owner.token });
-  const byUser = new Map<string, string>(list.data!.organization.members.edges.map((e: { node: { id: string; account: { userId: string } } }) => [e.node.account.userId, e.node.id]));
+  const list = await t.gql(
+    'query($id: ID!) { organization(id: $id) { members { edges { node { id account { userId } } } } } }',
+    { id },
+    { token: owner.token },
+  );
+  const byUser = new Map<string, string>(
+    list.data!.organization.members.edges.map((e: { node: { id: string; account: { userId: string } } }) => [e.node.account.userId, e.node.id]),
+  );
   return { owner, members, membershipIds: members.map((m) => byUser.get(m.account.userId)!), licenses };
 }
 
@@ -139,13 +154,20 @@ describe('R4.8 under random interleavings', () => {
             case 'release': {
               const id = leaseOf.get(key);
               if (!id) return;
-              const r = op.op === 'heartbeat' ? await t.gql(HEARTBEAT, { id }, { token: member!.token }) : await t.gql(RELEASE, { i: { leaseId: id } }, { token: member!.token });
+              const r =
+                op.op === 'heartbeat'
+                  ? await t.gql(HEARTBEAT, { id }, { token: member!.token })
+                  : await t.gql(RELEASE, { i: { leaseId: id } }, { token: member!.token });
               if (!r.data) throw new Error(`${op.op}: ${JSON.stringify(r.errors)}`);
               codes = (op.op === 'heartbeat' ? r.data.heartbeatSeat : r.data.releaseSeat).errors.map((e: { code: string }) => e.code);
               break;
             }
             case 'block': {
-              const r = await t.gql(STATUS, { i: { membershipId: pool.membershipIds[op.who], status: op.blocked ? 'BLOCKED' : 'ACTIVE' } }, { token: pool.owner.token });
+              const r = await t.gql(
+                STATUS,
+                { i: { membershipId: pool.membershipIds[op.who], status: op.blocked ? 'BLOCKED' : 'ACTIVE' } },
+                { token: pool.owner.token },
+              );
               if (!r.data) throw new Error(`block: ${JSON.stringify(r.errors)}`);
               codes = r.data.setMemberStatus.errors.map((e: { code: string }) => e.code);
               break;
@@ -202,7 +224,8 @@ describe('R4.8 under random interleavings', () => {
         }
         await all;
 
-        for (const a of answers) for (const code of a.codes) expect([a.op.op, code]).toEqual([a.op.op, ALLOWED[a.op.op].find((c) => c === code) ?? 'not allowed']);
+        for (const a of answers)
+          for (const code of a.codes) expect([a.op.op, code]).toEqual([a.op.op, ALLOWED[a.op.op].find((c) => c === code) ?? 'not allowed']);
         // No lease was placed on a license that had ended when the acquire decided (its
         // acquired_at is the time read once the pool's lock was granted).
         const history = (await t.server.ds.query(

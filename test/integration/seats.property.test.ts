@@ -250,15 +250,18 @@ const SET_STATUS = 'mutation($i: SetMemberStatusInput!) { setMemberStatus(input:
 const now = (): number => t.server.clock.nowMs();
 
 async function setUp(sc: Scenario): Promise<Run> {
-  const [owner, ...members] = await Promise.all([
-    newAccount(t, { name: 'Pool Owner' }),
-    ...[0, 1, 2, 3].map((i) => newAccount(t, { name: `Member ${i}` })),
-  ]);
+  const [owner, ...members] = await Promise.all([newAccount(t, { name: 'Pool Owner' }), ...[0, 1, 2, 3].map((i) => newAccount(t, { name: `Member ${i}` }))]);
   const start = now();
   const licenses = [];
   for (const l of sc.licenses) {
     const expiresAt = l.expiresIn === null ? null : new Date(start + l.expiresIn * 60_000).toISOString();
-    const issued = await issueLicense(t, { type: 'EDUCATIONAL', seats: l.seats, platforms: ['WINDOWS', 'MAC'], expiresAt, redeemForUserId: owner.account.userId });
+    const issued = await issueLicense(t, {
+      type: 'EDUCATIONAL',
+      seats: l.seats,
+      platforms: ['WINDOWS', 'MAC'],
+      expiresAt,
+      redeemForUserId: owner.account.userId,
+    });
     licenses.push({ id: issued.id, seats: l.seats, expiresAt: ms(expiresAt) });
   }
   const org = await call<{ organization: { id: string; inviteCode: string }; errors: Errors }>(
@@ -270,7 +273,13 @@ async function setUp(sc: Scenario): Promise<Run> {
   if (org.errors.length) throw new Error(`createOrganization: ${JSON.stringify(org.errors)}`);
   const joined = await Promise.all(members.map((m) => join(t, m.token, org.organization.inviteCode)));
   for (const j of joined) if (j.errors.length) throw new Error(`join: ${JSON.stringify(j.errors)}`);
-  const run = new Run(owner, members, joined.map((j) => j.membership!.id), licenses, start);
+  const run = new Run(
+    owner,
+    members,
+    joined.map((j) => j.membership!.id),
+    licenses,
+    start,
+  );
   return run;
 }
 
@@ -280,10 +289,17 @@ async function acquireStep(run: Run, who: number, device: number): Promise<void>
   const what = `acquire(${who === OWNER ? 'owner' : `member ${who}`}, dev ${device})`;
   const open = run.leases.find((l) => l.who === who && l.device === device && l.ended === null);
   const from = now();
-  const r = await call<{ lease: LeaseView | null; seatUsage: unknown; errors: Errors }>(ACQUIRE, { i: { deviceId: `device-${device}`, platform: device === 2 ? 'MAC' : 'WINDOWS' } }, run.token(who), 'acquireSeat');
+  const r = await call<{ lease: LeaseView | null; seatUsage: unknown; errors: Errors }>(
+    ACQUIRE,
+    { i: { deviceId: `device-${device}`, platform: device === 2 ? 'MAC' : 'WINDOWS' } },
+    run.token(who),
+    'acquireSeat',
+  );
   const to = now();
   const codes = r.errors.map((e) => e.code);
-  run.trace.push(`${what} -> ${r.lease ? `lease ${run.byId(r.lease.id) ? `#${run.byId(r.lease.id)!.n} again` : `#${run.leases.length} (new)`}` : codes.join(',')}`);
+  run.trace.push(
+    `${what} -> ${r.lease ? `lease ${run.byId(r.lease.id) ? `#${run.byId(r.lease.id)!.n} again` : `#${run.leases.length} (new)`}` : codes.join(',')}`,
+  );
 
   if (who !== OWNER && run.blocked[who]) {
     // R3.4: a blocked member keeps no access, and is told why.
@@ -316,7 +332,8 @@ async function acquireStep(run: Run, who: number, device: number): Promise<void>
 
   // Room in the pool, counted as the spec counts, with every lease that must (still) be live.
   const live = run.liveLeases(to + SLACK_MS);
-  const uncertain = run.expiryUnclear(from, to) || run.leases.some((l) => l.ended === null && run.unclear(l.lapsesAt, from, to)) || (open !== undefined && open.ended === null);
+  const uncertain =
+    run.expiryUnclear(from, to) || run.leases.some((l) => l.ended === null && run.unclear(l.lapsesAt, from, to)) || (open !== undefined && open.ended === null);
   const kind = who === OWNER ? 'OWNER' : 'MEMBER';
   const used = Run.usage(live);
   const need = Run.usage([...live, { kind }]) - used;
@@ -341,7 +358,8 @@ async function acquireStep(run: Run, who: number, device: number): Promise<void>
       exposed: false,
     });
     if (kind === 'OWNER' && r.lease.expiresAt !== null) run.fail(`${what}: an owner lease lapses only by logout (R4.4)`, r);
-    if (kind === 'MEMBER' && ms(r.lease.expiresAt) !== ms(r.lease.acquiredAt)! + TIMEOUT_MS) run.fail(`${what}: a member lease lapses 8 h after its last heartbeat (R4.3)`, r);
+    if (kind === 'MEMBER' && ms(r.lease.expiresAt) !== ms(r.lease.acquiredAt)! + TIMEOUT_MS)
+      run.fail(`${what}: a member lease lapses 8 h after its last heartbeat (R4.3)`, r);
     return;
   }
   if (uncertain) return;
@@ -350,7 +368,8 @@ async function acquireStep(run: Run, who: number, device: number): Promise<void>
     return;
   }
   if (codes.join() !== 'SEATS_EXHAUSTED') run.fail(`${what}: expected a lease or SEATS_EXHAUSTED`, r);
-  if (used + need <= capacity) run.fail(`${what}: refused with SEATS_EXHAUSTED while the pool has room (${used} of ${capacity} seats in use, this needs ${need})`, r);
+  if (used + need <= capacity)
+    run.fail(`${what}: refused with SEATS_EXHAUSTED while the pool has room (${used} of ${capacity} seats in use, this needs ${need})`, r);
 }
 
 async function heartbeatStep(run: Run, l: ModelLease, label = 'heartbeat'): Promise<void> {
@@ -362,7 +381,8 @@ async function heartbeatStep(run: Run, l: ModelLease, label = 'heartbeat'): Prom
   if (r.errors.length === 0) {
     if (!r.lease || r.lease.id !== l.id) run.fail(`${what}: answered no lease or another one`, r);
     if (l.ended !== null) run.fail(`${what}: lease #${l.n} must have ended (${l.ended.join('|')}), yet the heartbeat was accepted`, r);
-    if (l.lapsesAt !== null && l.lapsesAt <= from - SLACK_MS) run.fail(`${what}: lease #${l.n} lapsed at ${run.rel(l.lapsesAt)}, yet the heartbeat was accepted`, r);
+    if (l.lapsesAt !== null && l.lapsesAt <= from - SLACK_MS)
+      run.fail(`${what}: lease #${l.n} lapsed at ${run.rel(l.lapsesAt)}, yet the heartbeat was accepted`, r);
     run.checkServedLease(r.lease, from, to, what);
     const hb = ms(r.lease.lastHeartbeatAt)!;
     const expected = l.kind === 'OWNER' ? null : Math.max(hb + TIMEOUT_MS, l.reservedUntil ?? 0);
@@ -484,13 +504,15 @@ async function checkDatabase(run: Run, after: string, final = false): Promise<vo
     const l = run.byId(row.id);
     if (!l) run.fail(`after ${after}: the database holds a lease nobody was given`, row);
     const mustBeLive = run.liveAt(l, at);
-    if (dbLive(row) && run.mustEnd.has(l.id)) run.fail(`after ${after}: acquire answered another lease than the device's live lease #${l.n}, which is still live`, row);
+    if (dbLive(row) && run.mustEnd.has(l.id))
+      run.fail(`after ${after}: acquire answered another lease than the device's live lease #${l.n}, which is still live`, row);
     if (dbLive(row)) {
       if (!mustBeLive) run.fail(`after ${after}: lease #${l.n} must have ended (${l.ended?.join('|') ?? 'lapsed'}), yet it is live in the database`, row);
       continue;
     }
     if (!mustBeLive) {
-      if (l.ended && row.ended_at && !l.ended.includes(row.end_reason!)) run.fail(`after ${after}: lease #${l.n} ended with ${row.end_reason}, expected ${l.ended.join(' or ')}`, row);
+      if (l.ended && row.ended_at && !l.ended.includes(row.end_reason!))
+        run.fail(`after ${after}: lease #${l.n} ended with ${row.end_reason}, expected ${l.ended.join(' or ')}`, row);
       continue;
     }
     // The model says it must be live: only R4.10 may have ended it.
@@ -517,13 +539,15 @@ async function checkDatabase(run: Run, after: string, final = false): Promise<vo
       run.fail(`after ${after}: lease #${l.n} ended with LICENSE_ENDED although the pool (${capacity} seats) has room for it and every live lease`);
     }
     const newer = live.filter((x) => x.kind === 'MEMBER' && (l.kind !== 'MEMBER' || x.acquiredAt > l.acquiredAt));
-    if (newer.length) run.fail(`after ${after}: lease #${l.n} ended with LICENSE_ENDED while newer member sessions (${newer.map((x) => `#${x.n}`).join(', ')}) stay`);
+    if (newer.length)
+      run.fail(`after ${after}: lease #${l.n} ended with LICENSE_ENDED while newer member sessions (${newer.map((x) => `#${x.n}`).join(', ')}) stay`);
   }
 
   // R4.8 per license: no license carries more seats than it has.
   const ours = new Map(run.licenses.map((l, i) => [l.id, i]));
   for (const row of await seatsInUseByLicense(t)) {
-    if (ours.has(row.license_id) && row.used > row.seats) run.fail(`after ${after}: license L${ours.get(row.license_id)} carries ${row.used} seats of ${row.seats}`);
+    if (ours.has(row.license_id) && row.used > row.seats)
+      run.fail(`after ${after}: license L${ours.get(row.license_id)} carries ${row.used} seats of ${row.seats}`);
   }
   // No lease is ever placed on a license that had already ended.
   for (const row of rows.filter(dbLive)) {
@@ -542,7 +566,10 @@ async function checkDatabase(run: Run, after: string, final = false): Promise<vo
   if (!run.expiryUnclear(at, at)) {
     const granted = rows.filter(dbLive).filter((row) => final || !run.byId(row.id)!.exposed);
     if (Run.usage(granted) > capacity) {
-      run.fail(`after ${after}: the pool has ${Run.usage(granted)} seats in use${final ? '' : ' by leases granted since the last shrink'} but only ${capacity} seats`, granted);
+      run.fail(
+        `after ${after}: the pool has ${Run.usage(granted)} seats in use${final ? '' : ' by leases granted since the last shrink'} but only ${capacity} seats`,
+        granted,
+      );
     }
   }
 }

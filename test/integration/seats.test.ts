@@ -157,7 +157,11 @@ describe('R4.1 sources and R4.2 idempotency', () => {
     expect(own.lease).toMatchObject({ kind: 'OWNER', organization: null });
     // Naming an organization one is not a member of is NOT_FOUND.
     const stranger = await newOrganization(t);
-    const r = await t.gql('mutation($i: AcquireSeatInput!) { acquireSeat(input: $i) { errors { code } } }', { i: { deviceId: 'x', platform: 'WINDOWS', organizationId: stranger.organization.id } }, { token: a.token });
+    const r = await t.gql(
+      'mutation($i: AcquireSeatInput!) { acquireSeat(input: $i) { errors { code } } }',
+      { i: { deviceId: 'x', platform: 'WINDOWS', organizationId: stranger.organization.id } },
+      { token: a.token },
+    );
     expect(r.errors?.[0].extensions?.code).toBe('NOT_FOUND');
   });
 
@@ -211,7 +215,11 @@ describe('R4.9 offline reservation, R4.10 shrinking pools, R4.11 and membership 
     const [m, other] = await members(organization.inviteCode, 2);
     const lease = (await acquire(t, m.token, 'field-laptop')).lease!;
     const reserve = (days: number) =>
-      t.gql('mutation($i: ReserveOfflineInput!) { reserveOffline(input: $i) { lease { reservedUntil expiresAt } errors { code } } }', { i: { leaseId: lease.id, days } }, { token: m.token });
+      t.gql(
+        'mutation($i: ReserveOfflineInput!) { reserveOffline(input: $i) { lease { reservedUntil expiresAt } errors { code } } }',
+        { i: { leaseId: lease.id, days } },
+        { token: m.token },
+      );
     expect((await reserve(31)).data!.reserveOffline.errors[0].code).toBe('OFFLINE_PERIOD_TOO_LONG');
     const ok = await reserve(3);
     expect(ok.data!.reserveOffline.errors).toEqual([]);
@@ -222,10 +230,21 @@ describe('R4.9 offline reservation, R4.10 shrinking pools, R4.11 and membership 
     await t.advance(24 * HOUR + 1);
     const otherLease = (await acquire(t, other.token, 'pc')).lease!;
     // The organization's limit applies, whatever it is set to.
-    await t.gql('mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { errors { code } } }', { i: { organizationId: organization.id, maxOfflineDays: 2 } }, { token: owner.token });
+    await t.gql(
+      'mutation($i: UpdateOrganizationInput!) { updateOrganization(input: $i) { errors { code } } }',
+      { i: { organizationId: organization.id, maxOfflineDays: 2 } },
+      { token: owner.token },
+    );
     const reserveOther = (days: number) =>
-      t.gql('mutation($i: ReserveOfflineInput!) { reserveOffline(input: $i) { errors { code message } } }', { i: { leaseId: otherLease.id, days } }, { token: other.token });
-    expect((await reserveOther(3)).data!.reserveOffline.errors[0]).toEqual({ code: 'OFFLINE_PERIOD_TOO_LONG', message: 'The offline period may be at most 2 days.' });
+      t.gql(
+        'mutation($i: ReserveOfflineInput!) { reserveOffline(input: $i) { errors { code message } } }',
+        { i: { leaseId: otherLease.id, days } },
+        { token: other.token },
+      );
+    expect((await reserveOther(3)).data!.reserveOffline.errors[0]).toEqual({
+      code: 'OFFLINE_PERIOD_TOO_LONG',
+      message: 'The offline period may be at most 2 days.',
+    });
     expect((await reserveOther(2)).data!.reserveOffline.errors).toEqual([]);
   });
 
@@ -260,13 +279,21 @@ describe('R4.9 offline reservation, R4.10 shrinking pools, R4.11 and membership 
     const [a, b] = await members(organization.inviteCode, 2);
     const la = (await acquire(t, a.token, 'a-pc')).lease!;
     const lb = (await acquire(t, b.token, 'b-pc')).lease!;
-    const list = await t.gql('query($id: ID!) { organization(id: $id) { members { edges { node { id usingSeat account { userId } } } } activeLeases { id } } }', { id: organization.id }, { token: owner.token });
+    const list = await t.gql(
+      'query($id: ID!) { organization(id: $id) { members { edges { node { id usingSeat account { userId } } } } activeLeases { id } } }',
+      { id: organization.id },
+      { token: owner.token },
+    );
     const nodes = list.data!.organization.members.edges.map((e: { node: { id: string; usingSeat: boolean; account: { userId: string } } }) => e.node);
     expect(nodes.every((n: { usingSeat: boolean }) => n.usingSeat)).toBe(true);
     expect(list.data!.organization.activeLeases.map((l: { id: string }) => l.id).sort()).toEqual([la.id, lb.id].sort());
     const ma = nodes.find((n: { account: { userId: string } }) => n.account.userId === a.account.userId)!;
     const mb = nodes.find((n: { account: { userId: string } }) => n.account.userId === b.account.userId)!;
-    await t.gql('mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }', { i: { membershipId: ma.id, status: 'BLOCKED' } }, { token: owner.token });
+    await t.gql(
+      'mutation($i: SetMemberStatusInput!) { setMemberStatus(input: $i) { errors { code } } }',
+      { i: { membershipId: ma.id, status: 'BLOCKED' } },
+      { token: owner.token },
+    );
     expect((await heartbeat(t, a.token, la.id)).errors).toEqual([{ code: 'LEASE_ENDED', reason: 'MEMBERSHIP_ENDED' }]);
     // R3.4: a blocked member with no other source is told why, not "no license".
     expect((await acquire(t, a.token, 'a-pc')).errors[0].code).toBe('MEMBERSHIP_BLOCKED');
@@ -293,7 +320,9 @@ describe('R4.9 offline reservation, R4.10 shrinking pools, R4.11 and membership 
     expect(before.data!.licenseStatus).toEqual({ canUse: true, owner: { userId: owner.account.userId } });
     const lease = (await acquire(t, m.token, 'm-pc')).lease!;
     const mine = await t.gql('{ myLeases { id kind organization { id } entitlement { canSave owner { userId } } } }', {}, { token: m.token });
-    expect(mine.data!.myLeases).toEqual([{ id: lease.id, kind: 'MEMBER', organization: { id: organization.id }, entitlement: { canSave: true, owner: { userId: owner.account.userId } } }]);
+    expect(mine.data!.myLeases).toEqual([
+      { id: lease.id, kind: 'MEMBER', organization: { id: organization.id }, entitlement: { canSave: true, owner: { userId: owner.account.userId } } },
+    ]);
     // Someone else's lease is NOT_FOUND.
     const other = await newAccount(t);
     const r = await t.gql('mutation($id: ID!) { heartbeatSeat(leaseId: $id) { errors { code } } }', { id: lease.id }, { token: other.token });

@@ -26,7 +26,8 @@ async function trialOf(token: string) {
 }
 
 async function status(token: string, device = 'pc') {
-  return (await t.gql('query($d: String!) { licenseStatus(deviceId: $d) { canUse canSave trialDaysRemaining } }', { d: device }, { token })).data!.licenseStatus;
+  return (await t.gql('query($d: String!) { licenseStatus(deviceId: $d) { canUse canSave trialDaysRemaining } }', { d: device }, { token })).data!
+    .licenseStatus;
 }
 
 describe('R5.1 and R5.2 requesting a trial', () => {
@@ -43,7 +44,10 @@ describe('R5.1 and R5.2 requesting a trial', () => {
   it('refuses with reasons HAS_LICENSE, ACTIVE_TRIAL, and RECENT_TRIAL until 365 days have passed', async () => {
     const holder = await trialUser();
     await issueLicense(t, { redeemForUserId: holder.account.userId });
-    expect((await t.gql(REQUEST, {}, { token: holder.desktop })).data!.requestTrial.errors[0]).toMatchObject({ code: 'TRIAL_NOT_ALLOWED', reason: 'HAS_LICENSE' });
+    expect((await t.gql(REQUEST, {}, { token: holder.desktop })).data!.requestTrial.errors[0]).toMatchObject({
+      code: 'TRIAL_NOT_ALLOWED',
+      reason: 'HAS_LICENSE',
+    });
 
     const a = await trialUser();
     await t.gql(REQUEST, {}, { token: a.desktop });
@@ -140,7 +144,11 @@ describe('R5.4 a trial needs the server', () => {
     const a = await trialUser();
     await t.gql(REQUEST, {}, { token: a.desktop });
     const lease = (await acquire(t, a.desktop, 'pc')).lease!;
-    const r = await t.gql('mutation($i: ReserveOfflineInput!) { reserveOffline(input: $i) { errors { code reason } } }', { i: { leaseId: lease.id, days: 2 } }, { token: a.desktop });
+    const r = await t.gql(
+      'mutation($i: ReserveOfflineInput!) { reserveOffline(input: $i) { errors { code reason } } }',
+      { i: { leaseId: lease.id, days: 2 } },
+      { token: a.desktop },
+    );
     expect(r.data!.reserveOffline.errors).toEqual([{ code: 'OFFLINE_NOT_ALLOWED', reason: 'TRIAL' }]);
   });
 });

@@ -43,7 +43,12 @@ describe('R4.13 the wait-list', () => {
 
     // The first waiter listens.
     const ws = wsClient(t.url, first.token);
-    const sub = subscribe<{ status: string; position: number | null }>(ws, 'subscription($id: ID!) { waitlistChanged(organizationId: $id) { status position holdUntil } }', { id: organization.id }, 'waitlistChanged');
+    const sub = subscribe<{ status: string; position: number | null }>(
+      ws,
+      'subscription($id: ID!) { waitlistChanged(organizationId: $id) { status position holdUntil } }',
+      { id: organization.id },
+      'waitlistChanged',
+    );
     expect((await sub.waitForCount(1))[0]).toMatchObject({ status: 'WAITING', position: 1 });
 
     // The seat frees: the first waiter holds it, nobody else can take it meanwhile.
@@ -59,7 +64,10 @@ describe('R4.13 the wait-list', () => {
     await t.advance(10 * 60 + 1);
     await t.server.jobs.run('waitlist');
     expect((await sub.waitForCount(3))[2]).toMatchObject({ status: 'EXPIRED', position: null });
-    const secondEntry = await waitFor(() => entryOf(second), (e) => e?.status === 'HOLDING');
+    const secondEntry = await waitFor(
+      () => entryOf(second),
+      (e) => e?.status === 'HOLDING',
+    );
     expect(secondEntry).toMatchObject({ status: 'HOLDING', position: 0 });
     expect((await acquire(t, first.token, 'f-pc')).errors[0].code).toBe('SEATS_EXHAUSTED');
     // The second takes it.
@@ -88,11 +96,17 @@ describe('R4.13 the wait-list', () => {
     await t.gql(JOIN, { i: { organizationId: organization.id, deviceId: 'b', platform: 'WINDOWS' } }, { token: b.token });
     await t.gql(JOIN, { i: { organizationId: organization.id, deviceId: 'c', platform: 'WINDOWS' } }, { token: c.token });
     await release(t, a.token, seat.id);
-    await waitFor(() => entryOf(b), (e) => e?.status === 'HOLDING');
+    await waitFor(
+      () => entryOf(b),
+      (e) => e?.status === 'HOLDING',
+    );
     const usage = await t.gql('query($id: ID!) { organization(id: $id) { seatUsage { inUse free } } }', { id: organization.id }, { token: owner.token });
     expect(usage.data!.organization.seatUsage).toEqual({ inUse: 1, free: 0 });
     await t.gql('mutation($id: ID!) { leaveWaitlist(organizationId: $id) { ok } }', { id: organization.id }, { token: b.token });
-    const cEntry = await waitFor(() => entryOf(c), (e) => e?.status === 'HOLDING');
+    const cEntry = await waitFor(
+      () => entryOf(c),
+      (e) => e?.status === 'HOLDING',
+    );
     expect(cEntry!.status).toBe('HOLDING');
   });
 });

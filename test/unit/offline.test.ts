@@ -3,15 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runOfflineCommand } from '../../src/offline/cli';
-import {
-  OfflineFormatError,
-  decodePayload,
-  deviceDigest,
-  encodePayload,
-  keyIdOf,
-  publicKeyDocument,
-  type OfflineResponseFile,
-} from '../../src/offline/format';
+import { OfflineFormatError, decodePayload, deviceDigest, encodePayload, keyIdOf, publicKeyDocument, type OfflineResponseFile } from '../../src/offline/format';
 import { createOfflineRequest, parseOfflineRequest } from '../../src/offline/request';
 import { signOfflineResponse, type OfflineResponseFields } from '../../src/offline/sign';
 import { verifyOfflineResponse } from '../../src/offline/verify';
@@ -31,7 +23,15 @@ function exampleKey(): KeyObject {
 }
 
 function fieldsFor(nonce: string, overrides: Partial<OfflineResponseFields> = {}): OfflineResponseFields {
-  return { licenseId: 'L-1A2-B3C', userId: USER, deviceId: DEVICE, platform: 'WINDOWS', nonce, issuedAt: '2025-03-01T12:05:00.000Z', ...overrides } as OfflineResponseFields;
+  return {
+    licenseId: 'L-1A2-B3C',
+    userId: USER,
+    deviceId: DEVICE,
+    platform: 'WINDOWS',
+    nonce,
+    issuedAt: '2025-03-01T12:05:00.000Z',
+    ...overrides,
+  } as OfflineResponseFields;
 }
 
 /** Re-signs a hand-made payload object, to test what verify does with signed but odd content. */
@@ -271,7 +271,15 @@ describe('R6.3 offline response: sign and verify', () => {
   it('verifies with the public key document, the bare PEM and a KeyObject', () => {
     const expected = {
       ok: true,
-      payload: { v: 1, licenseId: 'L-1A2-B3C', userId: USER, deviceDigest: deviceDigest(DEVICE), platform: 'WINDOWS', nonce, issuedAt: '2025-03-01T12:05:00.000Z' },
+      payload: {
+        v: 1,
+        licenseId: 'L-1A2-B3C',
+        userId: USER,
+        deviceDigest: deviceDigest(DEVICE),
+        platform: 'WINDOWS',
+        nonce,
+        issuedAt: '2025-03-01T12:05:00.000Z',
+      },
     };
     expect(verifyWith()).toEqual(expected);
     expect(verifyWith({ publicKey: pem })).toEqual(expected);
@@ -297,7 +305,9 @@ describe('R6.3 offline response: sign and verify', () => {
     expect(() => signOfflineResponse(privateKey, fieldsFor('nope'))).toThrow(/nonce/);
     expect(() => signOfflineResponse(privateKey, fieldsFor(nonce, { issuedAt: 'now' }))).toThrow(/issuedAt/);
     expect(() => signOfflineResponse(privateKey, fieldsFor(nonce, { platform: 'LINUX' as never }))).toThrow(/platform/);
-    expect(() => signOfflineResponse(privateKey, { ...fieldsFor(nonce), deviceId: undefined, deviceDigest: 'ABC' } as OfflineResponseFields)).toThrow(/deviceDigest/);
+    expect(() => signOfflineResponse(privateKey, { ...fieldsFor(nonce), deviceId: undefined, deviceDigest: 'ABC' } as OfflineResponseFields)).toThrow(
+      /deviceDigest/,
+    );
     expect(() => signOfflineResponse(publicKey, fieldsFor(nonce))).toThrow(/private key/);
   });
 
@@ -372,8 +382,16 @@ describe('R6.3 offline response: sign and verify', () => {
   it('MALFORMED when the signed payload itself is garbage or misses fields', () => {
     const garbage = JSON.parse(signRaw(privateKey, {})) as OfflineResponseFile;
     const notJsonPayload = Buffer.from('hello', 'utf8').toString('base64url');
-    const signedGarbage = JSON.stringify({ ...garbage, payload: notJsonPayload, signature: sign(null, Buffer.from(notJsonPayload, 'ascii'), privateKey).toString('base64url') });
-    expect(verifyWith({ responseText: signedGarbage })).toMatchObject({ ok: false, reason: 'MALFORMED', message: expect.stringMatching(/signed payload: .*JSON/) });
+    const signedGarbage = JSON.stringify({
+      ...garbage,
+      payload: notJsonPayload,
+      signature: sign(null, Buffer.from(notJsonPayload, 'ascii'), privateKey).toString('base64url'),
+    });
+    expect(verifyWith({ responseText: signedGarbage })).toMatchObject({
+      ok: false,
+      reason: 'MALFORMED',
+      message: expect.stringMatching(/signed payload: .*JSON/),
+    });
     const good = decodePayload(JSON.parse(responseText).payload);
     for (const field of ['licenseId', 'userId', 'deviceDigest', 'platform', 'nonce', 'issuedAt']) {
       const result = verifyWith({ responseText: signRaw(privateKey, { ...good, [field]: undefined }) });
@@ -444,7 +462,9 @@ describe('R6.5 offline-request and offline-verify commands', () => {
   });
 
   it('offline-request takes the server URL from PUBLIC_URL, else http://localhost:4000, and accepts --name=value', async () => {
-    const a = await run('offline-request', [`--device=${DEVICE}`, '--platform=MAC', `--user=${USER}`, '--out=a.html'], { PUBLIC_URL: 'https://tessera.example.org' });
+    const a = await run('offline-request', [`--device=${DEVICE}`, '--platform=MAC', `--user=${USER}`, '--out=a.html'], {
+      PUBLIC_URL: 'https://tessera.example.org',
+    });
     expect(a.code).toBe(0);
     expect(a.stdout).toContain('https://tessera.example.org/offline?request=');
     const b = await run('offline-request', ['--device', DEVICE, '--platform', 'MAC', '--user', USER, '--out', 'b.html']);
@@ -500,7 +520,18 @@ describe('R6.5 offline-request and offline-verify commands', () => {
     fs.writeFileSync(path.join(dir, 'key.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
     fs.writeFileSync(path.join(dir, 'other.json'), JSON.stringify(publicKeyDocument(ed25519().publicKey)));
 
-    const ok = await run('offline-verify', ['--response', 'response.lic', '--public-key', 'key.json', '--device', DEVICE, '--nonce', request.nonce, '--user', USER]);
+    const ok = await run('offline-verify', [
+      '--response',
+      'response.lic',
+      '--public-key',
+      'key.json',
+      '--device',
+      DEVICE,
+      '--nonce',
+      request.nonce,
+      '--user',
+      USER,
+    ]);
     expect(ok).toEqual({ code: 0, stdout: `verified: license L-1A2-B3C for ${USER} on this device, issued 2025-03-01T12:05:00.000Z\n`, stderr: '' });
     const okPem = await run('offline-verify', ['--response', path.join(dir, 'response.lic'), '--public-key', 'key.pem', '--device', DEVICE]);
     expect(okPem.code).toBe(0);

@@ -11,14 +11,7 @@ import { DomainError } from '../../platform/errors';
 import { checkEmail, checkText, hasControlCharacters } from '../../platform/validation';
 import type { Lang } from '../../platform/i18n';
 import { passwordResetMail, verificationMail } from '../../platform/mail/templates';
-import {
-  AccountEntity,
-  AuthTokenEntity,
-  EmailTokenEntity,
-  type ClientKindName,
-  type EmailTokenPurpose,
-  type LanguageCode,
-} from './entities';
+import { AccountEntity, AuthTokenEntity, EmailTokenEntity, type ClientKindName, type EmailTokenPurpose, type LanguageCode } from './entities';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './passwords';
 import type { SeatLedger } from '../seats/ledger';
 
@@ -77,28 +70,30 @@ export class AccountService {
     }
     const passwordHash = await hashPassword(input.password);
     try {
-      return await retryOnUniqueRandom(['accounts_user_id_key'], () => inTransaction(ds, logger, async (tx, afterCommit) => {
-        const now = this.now;
-        const account = tx.create(AccountEntity, {
-          id: randomUUID(),
-          userId: await this.freeUserId(tx),
-          email,
-          emailNormalized: normalized,
-          name,
-          language: input.language,
-          passwordHash,
-          emailVerifiedAt: null,
-          roles: ['USER'],
-          createdAt: now,
-          updatedAt: now,
-          deletedAt: null,
-        });
-        await tx.insert(AccountEntity, account);
-        const link = await this.newEmailToken(tx, account.id, 'VERIFY_EMAIL', VERIFY_LINK_MS);
-        const token = await this.issueToken(tx, account.id, 'WEB');
-        afterCommit(() => this.sendVerification(account, link));
-        return { token, account };
-      }));
+      return await retryOnUniqueRandom(['accounts_user_id_key'], () =>
+        inTransaction(ds, logger, async (tx, afterCommit) => {
+          const now = this.now;
+          const account = tx.create(AccountEntity, {
+            id: randomUUID(),
+            userId: await this.freeUserId(tx),
+            email,
+            emailNormalized: normalized,
+            name,
+            language: input.language,
+            passwordHash,
+            emailVerifiedAt: null,
+            roles: ['USER'],
+            createdAt: now,
+            updatedAt: now,
+            deletedAt: null,
+          });
+          await tx.insert(AccountEntity, account);
+          const link = await this.newEmailToken(tx, account.id, 'VERIFY_EMAIL', VERIFY_LINK_MS);
+          const token = await this.issueToken(tx, account.id, 'WEB');
+          afterCommit(() => this.sendVerification(account, link));
+          return { token, account };
+        }),
+      );
     } catch (err) {
       // Two registrations of one address at the same moment: the unique index decides.
       if (isUniqueViolation(err, 'accounts_email_normalized_key')) {
@@ -180,14 +175,15 @@ export class AccountService {
       const hourAgo = addMs(now, -ACCOUNT_WINDOW_MS);
       // Forget what no block window needs any more (R1.6: IP hashes only as long as needed).
       await tx.query('DELETE FROM login_failures WHERE account_id = $1 AND failed_at <= $2', [account.id, hourAgo]);
-      await tx.query(
-        'DELETE FROM login_ip_throttle WHERE account_id = $1 AND (blocked_until <= $2 OR (blocked_until IS NULL AND updated_at <= $3))',
-        [account.id, now, hourAgo],
-      );
-      const [ipRow] = (await tx.query(
-        'SELECT consecutive_failures, blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2',
-        [account.id, ipHash],
-      )) as Array<{ consecutive_failures: number; blocked_until: Date | null }>;
+      await tx.query('DELETE FROM login_ip_throttle WHERE account_id = $1 AND (blocked_until <= $2 OR (blocked_until IS NULL AND updated_at <= $3))', [
+        account.id,
+        now,
+        hourAgo,
+      ]);
+      const [ipRow] = (await tx.query('SELECT consecutive_failures, blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2', [
+        account.id,
+        ipHash,
+      ])) as Array<{ consecutive_failures: number; blocked_until: Date | null }>;
       const blockedUntil = await this.blockedUntil(tx, account.id, ipHash, now);
       if (blockedUntil) return { ok: false, blockedUntil };
 
@@ -223,10 +219,11 @@ export class AccountService {
 
   /** The end of the 100-per-hour block, if the account is in one: the hour that saw 100 failures ends then. */
   private async accountBlockedUntil(tx: EntityManager, accountId: string, now: Date): Promise<Date | undefined> {
-    const rows = (await tx.query(
-      'SELECT failed_at FROM login_failures WHERE account_id = $1 AND failed_at > $2 ORDER BY failed_at DESC OFFSET $3 LIMIT 1',
-      [accountId, addMs(now, -ACCOUNT_WINDOW_MS), ACCOUNT_FAILURE_LIMIT - 1],
-    )) as Array<{ failed_at: Date }>;
+    const rows = (await tx.query('SELECT failed_at FROM login_failures WHERE account_id = $1 AND failed_at > $2 ORDER BY failed_at DESC OFFSET $3 LIMIT 1', [
+      accountId,
+      addMs(now, -ACCOUNT_WINDOW_MS),
+      ACCOUNT_FAILURE_LIMIT - 1,
+    ])) as Array<{ failed_at: Date }>;
     return rows[0] ? addMs(rows[0].failed_at, ACCOUNT_WINDOW_MS) : undefined;
   }
 
@@ -241,10 +238,10 @@ export class AccountService {
     const now = this.now;
     const hourAgo = addMs(now, -ACCOUNT_WINDOW_MS);
     const a = await this.deps.ds.query('DELETE FROM login_failures WHERE failed_at <= $1', [hourAgo]);
-    const b = await this.deps.ds.query(
-      'DELETE FROM login_ip_throttle WHERE blocked_until <= $1 OR (blocked_until IS NULL AND updated_at <= $2)',
-      [now, hourAgo],
-    );
+    const b = await this.deps.ds.query('DELETE FROM login_ip_throttle WHERE blocked_until <= $1 OR (blocked_until IS NULL AND updated_at <= $2)', [
+      now,
+      hourAgo,
+    ]);
     return (a[1] ?? 0) + (b[1] ?? 0);
   }
 
@@ -349,8 +346,7 @@ export class AccountService {
     await this.deps.rateLimits.consume('password-reset:ip', ipHash);
     await this.deps.rateLimits.consume('password-reset:email', sha256(normalizeEmail(email)).toString('base64url'));
     await inTransaction(ds, logger, async (tx, afterCommit) => {
-      const account =
-        hasControlCharacters(email) || email.length > 254 ? null : await tx.findOneBy(AccountEntity, { emailNormalized: normalizeEmail(email) });
+      const account = hasControlCharacters(email) || email.length > 254 ? null : await tx.findOneBy(AccountEntity, { emailNormalized: normalizeEmail(email) });
       if (!account || !account.email) {
         await tx.query('SELECT 1');
         return;
@@ -371,7 +367,9 @@ export class AccountService {
     checkPassword(newPassword, ['input', 'newPassword']);
     await this.deps.rateLimits.consume('password-reset:ip', ipHash);
     // Hashing is the expensive part: only for a link that can still be used.
-    const open = await this.deps.ds.getRepository(EmailTokenEntity).findOneBy({ tokenHash: sha256(token.trim()), purpose: 'RESET_PASSWORD', consumedAt: IsNull() });
+    const open = await this.deps.ds
+      .getRepository(EmailTokenEntity)
+      .findOneBy({ tokenHash: sha256(token.trim()), purpose: 'RESET_PASSWORD', consumedAt: IsNull() });
     if (!open || open.expiresAt <= this.now) throw new DomainError('INVALID_TOKEN', { field: ['token'] });
     const passwordHash = await hashPassword(newPassword);
     await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
@@ -379,10 +377,11 @@ export class AccountService {
       afterCommit(() => this.deps.events.accountChanged(row.accountId));
       const now = this.now;
       // Whoever holds the link has shown control of the mailbox, so the address counts as verified.
-      await tx.query(
-        'UPDATE accounts SET password_hash = $2, updated_at = $3, email_verified_at = COALESCE(email_verified_at, $3) WHERE id = $1',
-        [row.accountId, passwordHash, now],
-      );
+      await tx.query('UPDATE accounts SET password_hash = $2, updated_at = $3, email_verified_at = COALESCE(email_verified_at, $3) WHERE id = $1', [
+        row.accountId,
+        passwordHash,
+        now,
+      ]);
       await tx.query('UPDATE auth_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL', [row.accountId, now]);
       // Every token is gone, so every device is logged out: its seats end as for logging out
       // everywhere (R4.11; an offline-bound seat stays, R6.4).

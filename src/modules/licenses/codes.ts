@@ -64,12 +64,7 @@ function safeDecode(s: string): string {
   }
 }
 
-export type ParsedCode =
-  | { kind: 'license'; key: string }
-  | { kind: 'invite'; code: string }
-  | { kind: 'legacy' }
-  | { kind: 'typo' }
-  | { kind: 'unknown' };
+export type ParsedCode = { kind: 'license'; key: string } | { kind: 'invite'; code: string } | { kind: 'legacy' } | { kind: 'typo' } | { kind: 'unknown' };
 
 /**
  * What a typed code is. `typo`: shaped like a license key but its checksum or length is wrong.

@@ -7,8 +7,7 @@ export const licenseResolvers: Resolvers = {
     license: (_p, { id }, ctx) => ctx.services.licenses.license(ctx.session, id),
   },
   Mutation: {
-    issueLicense: (_p, { input }, ctx) =>
-      payload(ctx, async () => ({ license: await ctx.services.licenses.issueLicense(ctx.session, input) })),
+    issueLicense: (_p, { input }, ctx) => payload(ctx, async () => ({ license: await ctx.services.licenses.issueLicense(ctx.session, input) })),
     redeemCode: (_p, { code }, ctx) =>
       // One box for license keys and invite codes (R2.3, R3.3).
       payload(ctx, () => ctx.services.licenses.redeemCode(ctx.session, code, ctx.ipHash), { alreadyRedeemedByYou: false }),

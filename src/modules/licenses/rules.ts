@@ -65,9 +65,7 @@ export function poolTotal(pool: LicenseFacts[], now: Date): number {
 
 /** The license that serves its owner: an active one, permanent first, else the one lasting longest. */
 export function servingLicense<T extends LicenseFacts>(pool: T[], now: Date): T | undefined {
-  return pool
-    .filter((l) => isActive(l, now))
-    .sort((a, b) => (b.expiresAt?.getTime() ?? Infinity) - (a.expiresAt?.getTime() ?? Infinity))[0];
+  return pool.filter((l) => isActive(l, now)).sort((a, b) => (b.expiresAt?.getTime() ?? Infinity) - (a.expiresAt?.getTime() ?? Infinity))[0];
 }
 
 export function expiresSoon(expiresAt: Date | null | undefined, now: Date): boolean {

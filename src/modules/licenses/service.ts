@@ -87,9 +87,7 @@ export class LicenseService {
    * `issueLicense` (it shows the key to a buyer it cannot match to an account); everyone else gets null.
    */
   canSeeKey(session: Session, license: LicenseEntity): boolean {
-    return (
-      (session.account !== undefined && license.ownerAccountId === session.account.id) || session.hasRole('SUPPORT') || session.isShop
-    );
+    return (session.account !== undefined && license.ownerAccountId === session.account.id) || session.hasRole('SUPPORT') || session.isShop;
   }
 
   /** The owner's address shows to the owner and support. */
@@ -317,7 +315,9 @@ export class LicenseService {
   }
 
   async byOwners(ownerIds: readonly string[]): Promise<LicenseEntity[][]> {
-    const rows = await this.deps.ds.getRepository(LicenseEntity).find({ where: { ownerAccountId: In([...ownerIds]) }, order: { redeemedAt: 'DESC', id: 'ASC' } });
+    const rows = await this.deps.ds
+      .getRepository(LicenseEntity)
+      .find({ where: { ownerAccountId: In([...ownerIds]) }, order: { redeemedAt: 'DESC', id: 'ASC' } });
     return ownerIds.map((id) => rows.filter((r) => r.ownerAccountId === id));
   }
 

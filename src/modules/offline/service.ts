@@ -14,9 +14,7 @@ import type { OfflineSigningKeys } from './keys';
  * signed with the server's Ed25519 key.
  */
 export class OfflineService {
-  constructor(
-    private readonly deps: { seats: SeatService; keys: OfflineSigningKeys; clock: Clock },
-  ) {}
+  constructor(private readonly deps: { seats: SeatService; keys: OfflineSigningKeys; clock: Clock }) {}
 
   /** The public key document served at /.well-known/offline-signing-key. */
   async publicKeyDocument(): Promise<string> {

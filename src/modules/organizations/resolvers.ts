@@ -8,10 +8,8 @@ export const organizationResolvers: Resolvers = {
     invitation: (_p, { code }, ctx) => ctx.services.organizations.invitation(ctx.session, code, ctx.ipHash),
   },
   Mutation: {
-    createOrganization: (_p, { input }, ctx) =>
-      payload(ctx, async () => ({ organization: await ctx.services.organizations.create(ctx.session, input) })),
-    updateOrganization: (_p, { input }, ctx) =>
-      payload(ctx, async () => ({ organization: await ctx.services.organizations.update(ctx.session, input) })),
+    createOrganization: (_p, { input }, ctx) => payload(ctx, async () => ({ organization: await ctx.services.organizations.create(ctx.session, input) })),
+    updateOrganization: (_p, { input }, ctx) => payload(ctx, async () => ({ organization: await ctx.services.organizations.update(ctx.session, input) })),
     regenerateInviteCode: (_p, { organizationId }, ctx) =>
       payload(ctx, async () => ({ organization: await ctx.services.organizations.regenerateInviteCode(ctx.session, organizationId) })),
     setMemberStatus: (_p, { input }, ctx) =>

@@ -14,14 +14,7 @@ import { LicenseEntity, type LicenseTypeName } from '../licenses/entities';
 import { isActive, isSharable } from '../licenses/rules';
 import type { SeatLeaseEntity } from '../seats/entities';
 import type { SeatLedger } from '../seats/ledger';
-import {
-  AuditEntryEntity,
-  DEFAULT_MAX_OFFLINE_DAYS,
-  MembershipEntity,
-  OrganizationEntity,
-  type AuditActionName,
-  type MembershipStatusName,
-} from './entities';
+import { AuditEntryEntity, DEFAULT_MAX_OFFLINE_DAYS, MembershipEntity, OrganizationEntity, type AuditActionName, type MembershipStatusName } from './entities';
 
 export type OrganizationServiceDeps = ServiceDeps & { ledger: SeatLedger };
 
@@ -149,7 +142,14 @@ export class OrganizationService {
       });
       if (!result || !org) throw new AccessError('NOT_FOUND');
       if (result.endedNow) {
-        await this.audit(tx, org, caller.id, 'SEAT_ENDED', { accountId: result.lease.accountId! }, { leaseId: result.lease.id, platform: result.lease.platform });
+        await this.audit(
+          tx,
+          org,
+          caller.id,
+          'SEAT_ENDED',
+          { accountId: result.lease.accountId! },
+          { leaseId: result.lease.id, platform: result.lease.platform },
+        );
       }
       return result.lease;
     });
@@ -237,15 +237,17 @@ export class OrganizationService {
 
   /** R3.2, R3.5(d): a new code; the old code and URL stop working. */
   async regenerateInviteCode(session: Session, organizationId: string): Promise<OrganizationEntity> {
-    return retryOnUniqueRandom(['organizations_invite_code_key'], () => inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
-      const { org, role } = await this.access(session, organizationId, 'change', tx);
-      if (role === 'SUPPORT') throw new AccessError('NOT_FOUND');
-      org.inviteCode = await this.freeInviteCode(tx);
-      org.updatedAt = this.now;
-      await tx.update(OrganizationEntity, { id: org.id }, { inviteCode: org.inviteCode, updatedAt: org.updatedAt });
-      await this.audit(tx, org, session.account!.id, 'INVITE_CODE_REGENERATED');
-      return org;
-    }));
+    return retryOnUniqueRandom(['organizations_invite_code_key'], () =>
+      inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+        const { org, role } = await this.access(session, organizationId, 'change', tx);
+        if (role === 'SUPPORT') throw new AccessError('NOT_FOUND');
+        org.inviteCode = await this.freeInviteCode(tx);
+        org.updatedAt = this.now;
+        await tx.update(OrganizationEntity, { id: org.id }, { inviteCode: org.inviteCode, updatedAt: org.updatedAt });
+        await this.audit(tx, org, session.account!.id, 'INVITE_CODE_REGENERATED');
+        return org;
+      }),
+    );
   }
 
   // ---------------------------------------------------------------- members
@@ -388,15 +390,22 @@ export class OrganizationService {
     const { org } = await this.access(session, organizationId, 'read');
     const size = pageSize(args.first);
     const after = decodeCursor(args.after, ['date', 'uuid']);
-    const qb = this.deps.ds
-      .getRepository(MembershipEntity)
-      .createQueryBuilder('m')
-      .where('m.organization_id = :org', { org: org.id });
+    const qb = this.deps.ds.getRepository(MembershipEntity).createQueryBuilder('m').where('m.organization_id = :org', { org: org.id });
     if (args.status) qb.andWhere('m.status = :status', { status: args.status });
     const totalCount = await qb.clone().getCount();
     if (after) qb.andWhere('(m.joined_at, m.id) > (:at, :id)', { at: new Date(after[0]), id: after[1] });
-    const rows = await qb.orderBy('m.joined_at', 'ASC').addOrderBy('m.id', 'ASC').take(size + 1).getMany();
-    return pageOf(rows, size, totalCount, (m) => encodeCursor([m.joinedAt.toISOString(), m.id]), (membership) => ({ membership, showEmail: true }));
+    const rows = await qb
+      .orderBy('m.joined_at', 'ASC')
+      .addOrderBy('m.id', 'ASC')
+      .take(size + 1)
+      .getMany();
+    return pageOf(
+      rows,
+      size,
+      totalCount,
+      (m) => encodeCursor([m.joinedAt.toISOString(), m.id]),
+      (membership) => ({ membership, showEmail: true }),
+    );
   }
 
   /** R8.2: the organization's audit log, newest first; administrators (and support) only. */
@@ -407,8 +416,17 @@ export class OrganizationService {
     const qb = this.deps.ds.getRepository(AuditEntryEntity).createQueryBuilder('e').where('e.organization_id = :org', { org: org.id });
     const totalCount = await qb.clone().getCount();
     if (after) qb.andWhere('e.id < :id', { id: after[0] });
-    const rows = await qb.orderBy('e.id', 'DESC').take(size + 1).getMany();
-    return pageOf(rows, size, totalCount, (e) => encodeCursor([String(e.id)]), (e) => e);
+    const rows = await qb
+      .orderBy('e.id', 'DESC')
+      .take(size + 1)
+      .getMany();
+    return pageOf(
+      rows,
+      size,
+      totalCount,
+      (e) => encodeCursor([String(e.id)]),
+      (e) => e,
+    );
   }
 
   /** The owner and the active co-administrators, as administrators see them. */

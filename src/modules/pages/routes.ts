@@ -68,7 +68,8 @@ const OFFLINE_TEXT: Record<Lang, Record<string, string>> = {
   },
   DE: {
     title: 'Offline-Computer aktivieren',
-    intro: 'Ein Computer ohne Internetzugang möchte Ihre Lizenz nutzen. Melden Sie sich zur Bestätigung an; danach laden Sie eine Antwortdatei herunter und bringen sie zu diesem Computer.',
+    intro:
+      'Ein Computer ohne Internetzugang möchte Ihre Lizenz nutzen. Melden Sie sich zur Bestätigung an; danach laden Sie eine Antwortdatei herunter und bringen sie zu diesem Computer.',
     user: 'Konto',
     platform: 'Plattform',
     email: 'E-Mail-Adresse',
@@ -78,7 +79,8 @@ const OFFLINE_TEXT: Record<Lang, Record<string, string>> = {
   },
   ES: {
     title: 'Activar un ordenador sin conexión',
-    intro: 'Un ordenador sin acceso a internet solicita usar su licencia. Inicie sesión para confirmar; después descargue un archivo de respuesta y llévelo a ese ordenador.',
+    intro:
+      'Un ordenador sin acceso a internet solicita usar su licencia. Inicie sesión para confirmar; después descargue un archivo de respuesta y llévelo a ese ordenador.',
     user: 'Cuenta',
     platform: 'Plataforma',
     email: 'Dirección de correo',
@@ -149,7 +151,10 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
         await act(req, res, lang);
       } catch (err) {
         try {
-          res.status(statusOf(err)).type('html').send(again(req, lang, failure(lang, err)));
+          res
+            .status(statusOf(err))
+            .type('html')
+            .send(again(req, lang, failure(lang, err)));
         } catch (e) {
           next(e);
         }
@@ -160,10 +165,20 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     const lang = langOf(req);
     const t = TEXT[lang];
     const token = tokenOf(req);
-    if (!token) return void res.status(400).type('html').send(page(lang, t.verifyTitle, `<p class="error">${t.missing}</p>`));
-    res.type('html').send(
-      page(lang, t.verifyTitle, `<form method="post" action="/verify-email"><input type="hidden" name="token" value="${escapeHtml(token)}"><button type="submit">${t.verifyButton}</button></form>`),
-    );
+    if (!token)
+      return void res
+        .status(400)
+        .type('html')
+        .send(page(lang, t.verifyTitle, `<p class="error">${t.missing}</p>`));
+    res
+      .type('html')
+      .send(
+        page(
+          lang,
+          t.verifyTitle,
+          `<form method="post" action="/verify-email"><input type="hidden" name="token" value="${escapeHtml(token)}"><button type="submit">${t.verifyButton}</button></form>`,
+        ),
+      );
   });
 
   router.post(
@@ -190,7 +205,11 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
   router.get('/reset-password', (req, res) => {
     const lang = langOf(req);
     const token = tokenOf(req);
-    if (!token) return void res.status(400).type('html').send(page(lang, TEXT[lang].resetTitle, `<p class="error">${TEXT[lang].missing}</p>`));
+    if (!token)
+      return void res
+        .status(400)
+        .type('html')
+        .send(page(lang, TEXT[lang].resetTitle, `<p class="error">${TEXT[lang].missing}</p>`));
     res.type('html').send(resetForm(lang, token));
   });
 
@@ -231,7 +250,10 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     const lang = langOf(req);
     const request = typeof req.query.request === 'string' ? req.query.request : '';
     const html = offlineForm(lang, request);
-    res.status(html.includes('class="error"') ? 400 : 200).type('html').send(html);
+    res
+      .status(html.includes('class="error"') ? 400 : 200)
+      .type('html')
+      .send(html);
   });
 
   /**

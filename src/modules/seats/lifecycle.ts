@@ -84,7 +84,8 @@ export async function release(core: SeatCore, session: Session, leaseId: string,
     const reserved = lease.reservedUntil !== null && lease.reservedUntil > now;
     if (!isLive(lease, now)) effects.released(await store.endLeases(locks, { ids: [lease.id] }, 'TIMED_OUT'));
     else if (logout) effects.released(await store.endLeases(locks, { ids: [lease.id] }, 'LOGGED_OUT'));
-    else if (lease.platform === 'CLOUD' || (lease.kind === 'MEMBER' && !reserved)) effects.released(await store.endLeases(locks, { ids: [lease.id] }, 'CLOSED'));
+    else if (lease.platform === 'CLOUD' || (lease.kind === 'MEMBER' && !reserved))
+      effects.released(await store.endLeases(locks, { ids: [lease.id] }, 'CLOSED'));
     return (await store.readLease(tx, lease.id))!;
   });
 }

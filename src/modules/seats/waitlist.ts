@@ -47,7 +47,10 @@ export class WaitlistService {
     return this.deps.events.bus;
   }
 
-  async join(session: Session, input: { organizationId: string; deviceId: string; platform: PlatformName }): Promise<{ entry: WaitlistEntryEntity; position: number }> {
+  async join(
+    session: Session,
+    input: { organizationId: string; deviceId: string; platform: PlatformName },
+  ): Promise<{ entry: WaitlistEntryEntity; position: number }> {
     const account = session.requireVerified();
     if (!UUID.test(input.organizationId)) throw new AccessError('NOT_FOUND');
     const deviceHash = this.core.deviceHash(input.deviceId);

@@ -9,10 +9,7 @@ export const TRIAL_COOLDOWN_MS = 365 * DAY;
 export type TrialRefusal = 'HAS_LICENSE' | 'ACTIVE_TRIAL' | 'RECENT_TRIAL';
 
 /** R5.2: why a trial cannot be granted now, if it cannot. */
-export function trialRefusal(
-  facts: { holdsActiveNonTrial: boolean; trials: Array<{ createdAt: Date; over: boolean }> },
-  now: Date,
-): TrialRefusal | undefined {
+export function trialRefusal(facts: { holdsActiveNonTrial: boolean; trials: Array<{ createdAt: Date; over: boolean }> }, now: Date): TrialRefusal | undefined {
   if (facts.holdsActiveNonTrial) return 'HAS_LICENSE';
   if (facts.trials.some((t) => !t.over)) return 'ACTIVE_TRIAL';
   if (facts.trials.some((t) => now.getTime() - t.createdAt.getTime() < TRIAL_COOLDOWN_MS)) return 'RECENT_TRIAL';

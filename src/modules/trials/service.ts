@@ -54,7 +54,13 @@ export class TrialService {
         const refusal = trialRefusal(
           {
             holdsActiveNonTrial: licenses.some((l) => l.type !== 'TRIAL' && isActive(l, now)),
-            trials: trials.map((t) => ({ createdAt: t.createdAt, over: !isActive(licenses.find((l) => l.id === t.licenseId)!, now) })),
+            trials: trials.map((t) => ({
+              createdAt: t.createdAt,
+              over: !isActive(
+                licenses.find((l) => l.id === t.licenseId)!,
+                now,
+              ),
+            })),
           },
           now,
         );

@@ -1,10 +1,7 @@
 import type { AccountEntity, ClientKindName, RoleName } from '../../modules/accounts/entities';
 import { AccessError, DomainError } from '../errors';
 
-export type Principal =
-  | { kind: 'anonymous' }
-  | { kind: 'account'; account: AccountEntity; tokenId: string; client: ClientKindName }
-  | { kind: 'shop' };
+export type Principal = { kind: 'anonymous' } | { kind: 'account'; account: AccountEntity; tokenId: string; client: ClientKindName } | { kind: 'shop' };
 
 /**
  * Who is calling, built once per request (or per WebSocket connection) from the bearer token.

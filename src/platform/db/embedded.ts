@@ -49,9 +49,7 @@ export function embeddedBinDir(): string {
   try {
     entry = require.resolve(pkg);
   } catch {
-    throw new Error(
-      `The embedded PostgreSQL binaries (${pkg}) are not installed. Run "npm ci", or set DATABASE_URL to use an external PostgreSQL.`,
-    );
+    throw new Error(`The embedded PostgreSQL binaries (${pkg}) are not installed. Run "npm ci", or set DATABASE_URL to use an external PostgreSQL.`);
   }
   // The package's entry is <root>/dist/index.js; the binaries are under <root>/native/bin.
   return path.join(path.dirname(path.dirname(entry)), 'native', 'bin');
@@ -203,14 +201,11 @@ export async function ensureEmbeddedPostgres(dataDir: string, logger: Logger): P
     fs.writeFileSync(pwfile, `${state.password}\n`, { mode: 0o600 });
     if (runAs.uid !== undefined) fs.chownSync(pwfile, runAs.uid, runAs.gid!);
     try {
-      await run(path.join(bin, 'initdb'), [
-        `--pgdata=${pgdata}`,
-        `--username=${state.user}`,
-        `--pwfile=${pwfile}`,
-        '--auth=scram-sha-256',
-        '--encoding=UTF8',
-        '--locale=C',
-      ], runAs);
+      await run(
+        path.join(bin, 'initdb'),
+        [`--pgdata=${pgdata}`, `--username=${state.user}`, `--pwfile=${pwfile}`, '--auth=scram-sha-256', '--encoding=UTF8', '--locale=C'],
+        runAs,
+      );
     } finally {
       fs.rmSync(pwfile, { force: true });
     }
@@ -233,18 +228,22 @@ export async function ensureEmbeddedPostgres(dataDir: string, logger: Logger): P
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     try {
-      await run(path.join(bin, 'pg_ctl'), [
-        'start',
-        '-w',
-        '-t',
-        '60',
-        '-D',
-        pgdata,
-        '-l',
-        path.join(pgdata, 'server.log'),
-        '-o',
-        `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200`,
-      ], runAs);
+      await run(
+        path.join(bin, 'pg_ctl'),
+        [
+          'start',
+          '-w',
+          '-t',
+          '60',
+          '-D',
+          pgdata,
+          '-l',
+          path.join(pgdata, 'server.log'),
+          '-o',
+          `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c max_connections=200`,
+        ],
+        runAs,
+      );
       writeState(dataDir, { ...state, port, ownerPid: process.pid });
       logger.info({ port }, 'embedded PostgreSQL started');
       return finish(dataDir, bin, pgdata, runAs, state, port, true, logger);

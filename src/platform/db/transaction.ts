@@ -28,11 +28,7 @@ export function observeRetries(ds: DataSource, observer: (reason: RetryReason) =
  * thrown at the caller whose change is already durable. Serialization failures and deadlocks are
  * retried a few times, each retry logged and counted.
  */
-export async function inTransaction<T>(
-  ds: DataSource,
-  logger: Logger,
-  work: (tx: EntityManager, afterCommit: AfterCommit) => Promise<T>,
-): Promise<T> {
+export async function inTransaction<T>(ds: DataSource, logger: Logger, work: (tx: EntityManager, afterCommit: AfterCommit) => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     const effects: Array<() => unknown> = [];
     try {

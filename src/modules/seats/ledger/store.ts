@@ -176,7 +176,11 @@ export async function liveKindsOnLicense(tx: EntityManager, licenseId: string, n
 }
 
 /** Which of these (organization, account) pairs hold a live seat of the organization now: one statement. */
-export async function membersUsingSeats(tx: EntityManager, pairs: ReadonlyArray<{ organizationId: string; accountId: string }>, now: Date): Promise<Set<string>> {
+export async function membersUsingSeats(
+  tx: EntityManager,
+  pairs: ReadonlyArray<{ organizationId: string; accountId: string }>,
+  now: Date,
+): Promise<Set<string>> {
   if (pairs.length === 0) return new Set();
   const rows = (await tx.query(
     `SELECT DISTINCT l.organization_id, l.account_id
@@ -191,10 +195,9 @@ export async function membersUsingSeats(tx: EntityManager, pairs: ReadonlyArray<
 
 /** The line of a pool's wait-list (waiting and holding entries), first come first. */
 export async function waitlistLine(tx: EntityManager, poolAccountId: string): Promise<WaitlistEntryEntity[]> {
-  const rows = (await tx.query(
-    `SELECT * FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING') ORDER BY created_at, id`,
-    [poolAccountId],
-  )) as Row[];
+  const rows = (await tx.query(`SELECT * FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING') ORDER BY created_at, id`, [
+    poolAccountId,
+  ])) as Row[];
   return rows.map(entryOfRow);
 }
 
@@ -221,7 +224,9 @@ export async function activeWaiters(tx: EntityManager, poolAccountId: string): P
 
 /** Whether anybody waits or holds in a pool's line (nobody: nothing to lock). */
 export async function hasOpenLine(tx: EntityManager, poolAccountId: string): Promise<boolean> {
-  const rows = (await tx.query(`SELECT 1 FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING') LIMIT 1`, [poolAccountId])) as Row[];
+  const rows = (await tx.query(`SELECT 1 FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING') LIMIT 1`, [
+    poolAccountId,
+  ])) as Row[];
   return rows.length > 0;
 }
 
@@ -461,7 +466,12 @@ export async function expireHolds(locks: PoolLocks, poolAccountId: string): Prom
   return rows.map((r) => r.account_id as string);
 }
 
-export async function holdSeatFor(locks: PoolLocks, entry: Pick<WaitlistEntryEntity, 'id' | 'poolAccountId'>, licenseId: string, holdUntil: Date): Promise<void> {
+export async function holdSeatFor(
+  locks: PoolLocks,
+  entry: Pick<WaitlistEntryEntity, 'id' | 'poolAccountId'>,
+  licenseId: string,
+  holdUntil: Date,
+): Promise<void> {
   assertLocked(locks, entry.poolAccountId);
   await locks.tx.query(
     `UPDATE waitlist_entries SET status = 'HOLDING', license_id = $2, hold_until = $3, updated_at = $4 WHERE id = $1 AND pool_account_id = $5`,
