@@ -28,6 +28,9 @@ export default defineConfig(
       // Off: async functions without an await are deliberate here. They implement promise-returning
       // interfaces (Apollo plugin hooks, the event bus, services) and keep throws as rejections.
       '@typescript-eslint/require-await': 'off',
+      // Passing on a caught or received `unknown` as it is (a catch block, an iterator's throw()) is
+      // deliberate; rejecting with a literal or other known non-Error is still refused.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingUnknown: true }],
     },
   },
   {
@@ -49,10 +52,19 @@ export default defineConfig(
     },
   },
   {
-    files: ['test/**/*.ts'],
+    // TEMPORARY, until the seat ledger rewrite lands in src/modules/seats/: that rewrite replaces
+    // these files, so their `(await tx.query(...)) as Row[]` casts (which this rule wants written as
+    // `tx.query<Row[]>(...)`, as elsewhere) are left as they are rather than edited twice.
+    files: ['src/modules/seats/**/*.ts'],
     rules: {
-      // Test helpers parse arbitrary JSON answers (GraphQL responses, mails, rows), so `any` is the
-      // honest type there and the no-unsafe-* rules would flag every field a test reads.
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
+    },
+  },
+  {
+    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    rules: {
+      // Tests and the benchmark parse arbitrary JSON answers (GraphQL responses, mails) and raw rows,
+      // so `any` is the honest type there and the no-unsafe-* rules would flag every field they read.
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

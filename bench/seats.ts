@@ -13,7 +13,8 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import { spawn } from 'node:child_process';
 import { readEmbeddedState, freePort } from '../src/platform/db/embedded';
-import { HEARTBEAT_FAST_SQL } from '../src/modules/seats/ledger/store';
+// The direct-SQL baseline runs the server's own heartbeat statement.
+import { HEARTBEAT_FAST_SQL } from '../src/modules/seats/ledger';
 import { keyedHash } from '../src/platform/crypto';
 import { projectRoot } from '../src/platform/paths';
 
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
   });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
+    child.stdout.on('data', (chunk: Buffer) => {
       out += chunk.toString();
       const m = /Tessera GraphQL API: (\S+)/.exec(out);
       if (m) resolve(m[1]);

@@ -42,7 +42,8 @@ async function serve(config: Config, logger: Logger): Promise<void> {
     // Requests get this long to finish; then the server closes whatever is left and exits.
     setTimeout(() => {
       logger.error('shutdown took longer than 30 s: closing at once');
-      server.stop(true).finally(() => process.exit(1));
+      // Nothing to wait for or catch: the process exits once the forced stop settles, either way.
+      void server.stop(true).finally(() => process.exit(1));
     }, 30_000).unref();
     server.stop().then(
       () => process.exit(0),

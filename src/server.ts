@@ -78,7 +78,7 @@ function mergeResolvers(...maps: Resolvers[]): Resolvers {
   for (const map of maps) {
     for (const [type, fields] of Object.entries(map)) out[type] = { ...(out[type] ?? {}), ...(fields as Record<string, unknown>) };
   }
-  return out as Resolvers;
+  return out;
 }
 
 /** The most a query may cost (armor's cost limit, see `costLimit` below). */
@@ -195,10 +195,10 @@ async function assemble(
   let expiryCheckedUntil = clock.now();
   jobs.every('license-expiry-events', JOB_LOCKS.licenseExpiryEvents, 1_000, async () => {
     const until = clock.now();
-    const rows = (await ds.query('SELECT DISTINCT owner_account_id FROM licenses WHERE owner_account_id IS NOT NULL AND expires_at > $1 AND expires_at <= $2', [
-      expiryCheckedUntil,
-      until,
-    ])) as Array<{ owner_account_id: string }>;
+    const rows = await ds.query<Array<{ owner_account_id: string }>>(
+      'SELECT DISTINCT owner_account_id FROM licenses WHERE owner_account_id IS NOT NULL AND expires_at > $1 AND expires_at <= $2',
+      [expiryCheckedUntil, until],
+    );
     expiryCheckedUntil = until;
     for (const r of rows) events.poolChanged(r.owner_account_id);
     return rows.length;

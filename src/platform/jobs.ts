@@ -31,7 +31,7 @@ export class Jobs {
     let ran = false;
     const p = this.ds
       .transaction(async (tx) => {
-        const [{ locked }] = (await tx.query('SELECT pg_try_advisory_xact_lock($1) AS locked', [lockKey])) as Array<{ locked: boolean }>;
+        const [{ locked }] = await tx.query<Array<{ locked: boolean }>>('SELECT pg_try_advisory_xact_lock($1) AS locked', [lockKey]);
         if (!locked) return;
         ran = true;
         const result = await round();

@@ -64,7 +64,7 @@ export class Metrics {
    * operation name (unbounded label values would let any client grow our memory).
    */
   apolloPlugin(): ApolloServerPlugin<Context> {
-    const metrics = this;
+    const { operations, operationSeconds } = this;
     return {
       async requestDidStart() {
         const started = process.hrtime.bigint();
@@ -80,8 +80,8 @@ export class Metrics {
             const seconds = Number(process.hrtime.bigint() - started) / 1e9;
             const body = response.body;
             const hasErrors = (errors?.length ?? 0) > 0 || (body.kind === 'single' && (body.singleResult.errors?.length ?? 0) > 0);
-            metrics.operations.inc({ operation, type, outcome: hasErrors ? 'error' : 'ok' });
-            metrics.operationSeconds.observe({ operation, type }, seconds);
+            operations.inc({ operation, type, outcome: hasErrors ? 'error' : 'ok' });
+            operationSeconds.observe({ operation, type }, seconds);
           },
         };
       },

@@ -1,7 +1,6 @@
 import { EmailAddressResolver } from 'graphql-scalars';
 import { DomainError } from './errors';
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /\p{Cc}/u;
 
 /** Text a person typed: no control characters (PostgreSQL refuses NUL, and none belongs in a name). */

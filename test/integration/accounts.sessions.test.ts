@@ -333,13 +333,13 @@ describe('R1.5 login and tokens', () => {
   it('R1.5 only the SHA-256 of a token is stored', async () => {
     const a = await newAccount(t);
     const token = await loginToken(a.email, 'DESKTOP');
-    const rows = (await t.server.ds.query('SELECT token_hash FROM auth_tokens WHERE account_id = $1', [a.account.id])) as Array<{ token_hash: Buffer }>;
+    const rows = await t.server.ds.query<Array<{ token_hash: Buffer }>>('SELECT token_hash FROM auth_tokens WHERE account_id = $1', [a.account.id]);
     const hashes = rows.map((r) => r.token_hash.toString('hex'));
     expect(hashes).toContain(sha256(token).toString('hex'));
     expect(hashes).toContain(sha256(a.token).toString('hex'));
 
     // Neither the token text nor its raw bytes appear anywhere in the table.
-    const all = (await t.server.ds.query('SELECT t::text AS row FROM auth_tokens t')) as Array<{ row: string }>;
+    const all = await t.server.ds.query<Array<{ row: string }>>('SELECT t::text AS row FROM auth_tokens t');
     for (const raw of [token, a.token]) {
       const bytesHex = Buffer.from(raw, 'base64url').toString('hex');
       for (const { row } of all) {

@@ -93,8 +93,8 @@ function runCli(args: string[], extraEnv: Record<string, string> = {}, ownGroup 
   children.push(child);
   const out: string[] = [];
   const err: string[] = [];
-  child.stdout!.setEncoding('utf8').on('data', (s: string) => out.push(s));
-  child.stderr!.setEncoding('utf8').on('data', (s: string) => err.push(s));
+  child.stdout.setEncoding('utf8').on('data', (s: string) => out.push(s));
+  child.stderr.setEncoding('utf8').on('data', (s: string) => err.push(s));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });

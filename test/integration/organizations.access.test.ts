@@ -50,8 +50,6 @@ const MY_MEMBERSHIPS = `{ me { organization { id } memberships { id status isAdm
 
 // ------------------------------------------------------------------ helpers
 
-type UserErr = { code: string; reason: string | null; field: string[] | null };
-
 /** Creates `n` verified accounts, `batch` at a time (registration hashes passwords and sends mail). */
 async function accounts(n: number, batch = 10): Promise<NewAccount[]> {
   const out: NewAccount[] = [];
@@ -538,7 +536,7 @@ describe('R3.4 the member list is paginated', () => {
   }
 
   it('pages of 50 give 50, 50, 20 members, oldest first, without duplicates, with totalCount 120 on each', async () => {
-    const rows = (await t.server.ds.query('SELECT id FROM memberships WHERE organization_id = $1 ORDER BY joined_at, id', [orgId])) as Array<{ id: string }>;
+    const rows = await t.server.ds.query<Array<{ id: string }>>('SELECT id FROM memberships WHERE organization_id = $1 ORDER BY joined_at, id', [orgId]);
     expect(rows.map((r) => r.id)).toEqual(joinOrder);
 
     const sizes: number[] = [];

@@ -250,8 +250,8 @@ async function startChild(databaseUrl: string): Promise<Child> {
         resolve(m[1]);
       }
     };
-    proc.stdout!.on('data', onData);
-    proc.stderr!.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    proc.stdout.on('data', onData);
+    proc.stderr.on('data', (chunk: Buffer) => output.push(chunk.toString()));
     proc.once('exit', (code, signal) => {
       clearTimeout(timer);
       reject(new Error(`second server exited (${code ?? signal}) before it was ready:\n${output.join('')}`));
@@ -283,7 +283,7 @@ function through(c: Child): TestServer {
       const body = (await res.json()) as { data?: T; errors?: GqlResult['errors'] };
       return { status: res.status, data: body.data, errors: body.errors };
     },
-  } as TestServer;
+  };
 }
 
 describe('R4.8 two server processes on one database', () => {

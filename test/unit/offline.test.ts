@@ -291,9 +291,7 @@ describe('R6.3 offline response: sign and verify', () => {
 
   it('signs deterministically, from the device ID or its digest alike, and writes JSON with the fields in order', () => {
     expect(signOfflineResponse(privateKey, fieldsFor(nonce))).toBe(responseText);
-    expect(signOfflineResponse(privateKey, { ...fieldsFor(nonce), deviceId: undefined, deviceDigest: deviceDigest(DEVICE) } as OfflineResponseFields)).toBe(
-      responseText,
-    );
+    expect(signOfflineResponse(privateKey, { ...fieldsFor(nonce), deviceId: undefined, deviceDigest: deviceDigest(DEVICE) })).toBe(responseText);
     expect(signOfflineResponse(privateKey, fieldsFor(nonce, { issuedAt: new Date('2025-03-01T12:05:00.000Z') }))).toBe(responseText);
     expect(Object.keys(JSON.parse(responseText))).toEqual(['v', 'type', 'keyId', 'payload', 'signature']);
     expect(Object.keys(decodePayload(JSON.parse(responseText).payload))).toEqual(['v', 'licenseId', 'userId', 'deviceDigest', 'platform', 'nonce', 'issuedAt']);
@@ -305,9 +303,7 @@ describe('R6.3 offline response: sign and verify', () => {
     expect(() => signOfflineResponse(privateKey, fieldsFor('nope'))).toThrow(/nonce/);
     expect(() => signOfflineResponse(privateKey, fieldsFor(nonce, { issuedAt: 'now' }))).toThrow(/issuedAt/);
     expect(() => signOfflineResponse(privateKey, fieldsFor(nonce, { platform: 'LINUX' as never }))).toThrow(/platform/);
-    expect(() => signOfflineResponse(privateKey, { ...fieldsFor(nonce), deviceId: undefined, deviceDigest: 'ABC' } as OfflineResponseFields)).toThrow(
-      /deviceDigest/,
-    );
+    expect(() => signOfflineResponse(privateKey, { ...fieldsFor(nonce), deviceId: undefined, deviceDigest: 'ABC' })).toThrow(/deviceDigest/);
     expect(() => signOfflineResponse(publicKey, fieldsFor(nonce))).toThrow(/private key/);
   });
 

@@ -11,7 +11,7 @@ import { DomainError } from '../../platform/errors';
 import { checkEmail, checkText, hasControlCharacters } from '../../platform/validation';
 import type { Lang } from '../../platform/i18n';
 import { passwordResetMail, verificationMail } from '../../platform/mail/templates';
-import { AccountEntity, AuthTokenEntity, EmailTokenEntity, type ClientKindName, type EmailTokenPurpose, type LanguageCode } from './entities';
+import { AccountEntity, AuthTokenEntity, EmailTokenEntity, type ClientKindName, type EmailTokenPurpose, type LanguageCode, type RoleName } from './entities';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './passwords';
 import type { SeatLedger } from '../seats/ledger';
 
@@ -43,6 +43,26 @@ function checkName(name: string, field: string[]): string {
 function checkPassword(password: string, field: string[]): void {
   const problem = passwordProblem(password);
   if (problem) throw new DomainError('WEAK_PASSWORD', { reason: problem, field });
+}
+
+/** A row of `authenticate`'s query: the account's columns, and the token's as `t_…`. */
+interface TokenAccountRow {
+  t_id: string;
+  t_client: ClientKindName;
+  t_created_at: Date;
+  t_last_used_at: Date;
+  id: string;
+  user_id: string;
+  email: string | null;
+  email_normalized: string | null;
+  name: string | null;
+  language: LanguageCode;
+  password_hash: string | null;
+  email_verified_at: Date | null;
+  roles: RoleName[];
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
 }
 
 export class AccountService {
@@ -180,10 +200,10 @@ export class AccountService {
         now,
         hourAgo,
       ]);
-      const [ipRow] = (await tx.query('SELECT consecutive_failures, blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2', [
-        account.id,
-        ipHash,
-      ])) as Array<{ consecutive_failures: number; blocked_until: Date | null }>;
+      const [ipRow] = await tx.query<Array<{ consecutive_failures: number; blocked_until: Date | null }>>(
+        'SELECT consecutive_failures, blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2',
+        [account.id, ipHash],
+      );
       const blockedUntil = await this.blockedUntil(tx, account.id, ipHash, now);
       if (blockedUntil) return { ok: false, blockedUntil };
 
@@ -210,20 +230,20 @@ export class AccountService {
 
   /** The end of the block this IP or the whole account is in (R1.6), if any. */
   private async blockedUntil(manager: EntityManager, accountId: string, ipHash: string, now: Date): Promise<Date | undefined> {
-    const [ipRow] = (await manager.query('SELECT blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2', [accountId, ipHash])) as Array<{
-      blocked_until: Date | null;
-    }>;
+    const [ipRow] = await manager.query<Array<{ blocked_until: Date | null }>>(
+      'SELECT blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2',
+      [accountId, ipHash],
+    );
     if (ipRow?.blocked_until && ipRow.blocked_until > now) return ipRow.blocked_until;
     return this.accountBlockedUntil(manager, accountId, now);
   }
 
   /** The end of the 100-per-hour block, if the account is in one: the hour that saw 100 failures ends then. */
   private async accountBlockedUntil(tx: EntityManager, accountId: string, now: Date): Promise<Date | undefined> {
-    const rows = (await tx.query('SELECT failed_at FROM login_failures WHERE account_id = $1 AND failed_at > $2 ORDER BY failed_at DESC OFFSET $3 LIMIT 1', [
-      accountId,
-      addMs(now, -ACCOUNT_WINDOW_MS),
-      ACCOUNT_FAILURE_LIMIT - 1,
-    ])) as Array<{ failed_at: Date }>;
+    const rows = await tx.query<Array<{ failed_at: Date }>>(
+      'SELECT failed_at FROM login_failures WHERE account_id = $1 AND failed_at > $2 ORDER BY failed_at DESC OFFSET $3 LIMIT 1',
+      [accountId, addMs(now, -ACCOUNT_WINDOW_MS), ACCOUNT_FAILURE_LIMIT - 1],
+    );
     return rows[0] ? addMs(rows[0].failed_at, ACCOUNT_WINDOW_MS) : undefined;
   }
 
@@ -237,11 +257,12 @@ export class AccountService {
   async pruneLoginThrottle(): Promise<number> {
     const now = this.now;
     const hourAgo = addMs(now, -ACCOUNT_WINDOW_MS);
-    const a = await this.deps.ds.query('DELETE FROM login_failures WHERE failed_at <= $1', [hourAgo]);
-    const b = await this.deps.ds.query('DELETE FROM login_ip_throttle WHERE blocked_until <= $1 OR (blocked_until IS NULL AND updated_at <= $2)', [
-      now,
-      hourAgo,
-    ]);
+    // UPDATE and DELETE answer [rows, affected] through TypeORM's postgres driver.
+    const a = await this.deps.ds.query<[unknown[], number | null]>('DELETE FROM login_failures WHERE failed_at <= $1', [hourAgo]);
+    const b = await this.deps.ds.query<[unknown[], number | null]>(
+      'DELETE FROM login_ip_throttle WHERE blocked_until <= $1 OR (blocked_until IS NULL AND updated_at <= $2)',
+      [now, hourAgo],
+    );
     return (a[1] ?? 0) + (b[1] ?? 0);
   }
 
@@ -264,12 +285,12 @@ export class AccountService {
   async authenticate(raw: string): Promise<{ account: AccountEntity; token: AuthTokenEntity } | undefined> {
     const { ds } = this.deps;
     // Every request with a token runs this: one round trip for token and account together.
-    const [row] = (await ds.query(
+    const [row] = await ds.query<TokenAccountRow[]>(
       `SELECT t.id AS t_id, t.client AS t_client, t.created_at AS t_created_at, t.last_used_at AS t_last_used_at, a.*
          FROM auth_tokens t JOIN accounts a ON a.id = t.account_id
         WHERE t.token_hash = $1 AND t.revoked_at IS NULL`,
       [sha256(raw)],
-    )) as Array<Record<string, any>>;
+    );
     if (!row) return undefined;
     const token = ds.getRepository(AuthTokenEntity).create({
       id: row.t_id,
@@ -323,7 +344,7 @@ export class AccountService {
     const account = session.requireAccount();
     return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const keep = session.principal.kind === 'account' && session.principal.client === 'WEB' ? session.tokenId : undefined;
-      const result = await tx.query(
+      const result = await tx.query<[unknown[], number | null]>(
         `UPDATE auth_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3::uuid)`,
         [account.id, this.now, keep ?? null],
       );

@@ -141,7 +141,7 @@ export class LicenseService {
       });
       await tx.insert(LicenseEntity, license);
       if (owner) await this.bind(tx, license, owner, ['input', 'redeemForUserId']);
-      if (owner) afterCommit(() => this.deps.events.poolChanged(owner!.id));
+      if (owner) afterCommit(() => this.deps.events.poolChanged(owner.id));
       afterCommit(() => {
         const mail = licenseIssuedMail(license.language, {
           key: license.key,
@@ -164,7 +164,7 @@ export class LicenseService {
     if (!Number.isInteger(input.seats) || input.seats < 1 || input.seats > MAX_SEATS) {
       throw new DomainError('BAD_USER_INPUT', { reason: 'SEATS', field: field('seats') });
     }
-    const platforms = [...new Set(input.platforms)].sort() as PlatformName[];
+    const platforms = [...new Set(input.platforms)].sort();
     if (platforms.length === 0) throw new DomainError('BAD_USER_INPUT', { reason: 'PLATFORMS', field: field('platforms') });
     const expiresAt = input.expiresAt ?? null;
     if (expiresAt && expiresAt.getTime() <= this.now.getTime()) {
@@ -363,7 +363,7 @@ export class LicenseService {
    */
   async sendExpiryReminders(): Promise<number> {
     const now = this.now;
-    const rows = (await this.deps.ds.query(
+    const rows = await this.deps.ds.query<Array<{ id: string; license_id: string; expires_at: Date; owner_account_id: string; sent: number[] }>>(
       `SELECT l.id, l.license_id, l.expires_at, l.owner_account_id,
               COALESCE(array_agg(r.days_before) FILTER (WHERE r.days_before IS NOT NULL), '{}') AS sent
          FROM licenses l
@@ -372,19 +372,19 @@ export class LicenseService {
           AND l.expires_at > $1 AND l.expires_at <= $2
         GROUP BY l.id`,
       [now, new Date(now.getTime() + Math.max(...REMINDER_DAYS) * DAY)],
-    )) as Array<{ id: string; license_id: string; expires_at: Date; owner_account_id: string; sent: number[] }>;
+    );
     let sent = 0;
     for (const row of rows) {
       const days = dueReminder(row.expires_at, now, row.sent);
       if (days === undefined) continue;
       const did = await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
-        const inserted = (await tx.query(
+        const inserted = await tx.query<Array<{ days_before: number }>>(
           `INSERT INTO license_reminders (license_id, days_before, sent_at)
            SELECT $1, d, $3 FROM unnest($2::int[]) AS d
            ON CONFLICT DO NOTHING RETURNING days_before`,
           // Thresholds passed over (issued with 5 days left) are recorded as done with the nearest.
           [row.id, REMINDER_DAYS.filter((d) => d >= days), now],
-        )) as Array<{ days_before: number }>;
+        );
         if (!inserted.some((r) => r.days_before === days)) return false;
         const owner = await tx.findOneBy(AccountEntity, { id: row.owner_account_id });
         if (!owner?.email) return false;

@@ -40,10 +40,9 @@ export class OfflineSigningKeys {
        ON CONFLICT (purpose) DO NOTHING`,
       [pair.publicKey.export({ format: 'pem', type: 'spki' }), sealed, this.clock.now()],
     );
-    const [row] = (await this.ds.query("SELECT public_key_pem, private_key_encrypted FROM signing_keys WHERE purpose = 'offline'")) as Array<{
-      public_key_pem: string;
-      private_key_encrypted: string;
-    }>;
+    const [row] = await this.ds.query<Array<{ public_key_pem: string; private_key_encrypted: string }>>(
+      "SELECT public_key_pem, private_key_encrypted FROM signing_keys WHERE purpose = 'offline'",
+    );
     const blob = Buffer.from(row.private_key_encrypted, 'base64');
     const decipher = createDecipheriv('aes-256-gcm', this.wrappingKey(), blob.subarray(0, 12));
     decipher.setAuthTag(blob.subarray(blob.length - 16));

@@ -337,11 +337,11 @@ export class OrganizationService {
         joinedAt: now,
         updatedAt: now,
       });
-      const inserted = (await tx.query(
+      const inserted = await tx.query<Array<{ id: string }>>(
         `INSERT INTO memberships (id, organization_id, account_id, status, is_admin, joined_at, updated_at)
          VALUES ($1, $2, $3, 'ACTIVE', false, $4, $4) ON CONFLICT (organization_id, account_id) DO NOTHING RETURNING id`,
         [membership.id, org.id, caller.id, now],
-      )) as Array<{ id: string }>;
+      );
       if (inserted.length === 0) {
         // Joined a moment ago by a concurrent request of the same account.
         const winner = await tx.findOneByOrFail(MembershipEntity, { organizationId: org.id, accountId: caller.id });

@@ -92,12 +92,12 @@ export class TrialService {
    */
   async useActiveDay(tx: EntityManager, licenseId: string, now: Date): Promise<'INSIDE_WINDOW' | 'USED_DAY' | 'OVER'> {
     const windowEnd = addMs(now, ACTIVE_WINDOW_MS);
-    const used = (await tx.query(
+    const used = await tx.query<[Array<{ active_days_used: number }>, number]>(
       `UPDATE trials SET active_days_used = active_days_used + 1, window_ends_at = $2
         WHERE license_id = $1 AND (window_ends_at IS NULL OR window_ends_at <= $3) AND active_days_used < $4
         RETURNING active_days_used`,
       [licenseId, windowEnd, now, TRIAL_ACTIVE_DAYS],
-    )) as [Array<{ active_days_used: number }>, number];
+    );
     const rows = Array.isArray(used[0]) ? used[0] : (used as unknown as Array<{ active_days_used: number }>);
     if (rows.length === 1) {
       if (rows[0].active_days_used >= TRIAL_ACTIVE_DAYS) {

@@ -7,6 +7,7 @@ export function pushStream<T>(setup: (push: (value: T) => void, end: () => void)
   const queue: T[] = [];
   let waiting: ((result: IteratorResult<T>) => void) | undefined;
   let done = false;
+  // eslint-disable-next-line prefer-const -- `finish` reads it, and `setup` may call `finish` before it is assigned (a const would be in its TDZ then)
   let cleanup: (() => void) | undefined;
   const finish = () => {
     if (done) return;

@@ -19,6 +19,8 @@ import type { EndedLease } from './store';
 
 export { ACCOUNT_LOCK_NAMESPACE, POOL_LOCK_NAMESPACE, lockKey } from './locks';
 export type { EndedLease } from './store';
+/** The lock-free heartbeat statement, for the benchmark's direct-SQL baseline (bench/seats.ts). */
+export { HEARTBEAT_FAST_SQL } from './store';
 
 /** A transaction of another module, with its after-commit hook. */
 export interface UnitOfWork {
