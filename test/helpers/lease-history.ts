@@ -17,12 +17,12 @@ export interface Overlap {
 }
 
 export async function overlapsBeyondSeats(t: TestServer, poolAccountId?: string): Promise<Overlap[]> {
-  const rows = (await t.server.ds.query(
+  const rows = await t.server.ds.query<Array<{ license_id: string; seats: number; kind: string; acquired_at: Date; until: Date | null }>>(
     `SELECT s.license_id, l.seats, s.kind, s.acquired_at, coalesce(s.ended_at, s.lapses_at) AS until
        FROM seat_leases s JOIN licenses l ON l.id = s.license_id
       WHERE $1::uuid IS NULL OR s.pool_account_id = $1::uuid`,
     [poolAccountId ?? null],
-  )) as Array<{ license_id: string; seats: number; kind: string; acquired_at: Date; until: Date | null }>;
+  );
   const byLicense = new Map<string, typeof rows>();
   for (const r of rows) byLicense.set(r.license_id, [...(byLicense.get(r.license_id) ?? []), r]);
   const found: Overlap[] = [];

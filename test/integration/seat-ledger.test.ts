@@ -87,7 +87,7 @@ describe('R4.8 decisions under the lock, with the time then', () => {
     } finally {
       await blocker.end();
     }
-    const onEnded = (await t.server.ds.query('SELECT count(*)::int AS n FROM seat_leases WHERE license_id = $1', [ending.id])) as Array<{ n: number }>;
+    const onEnded = await t.server.ds.query<Array<{ n: number }>>('SELECT count(*)::int AS n FROM seat_leases WHERE license_id = $1', [ending.id]);
     expect(onEnded[0].n).toBe(0);
     await invariantHolds();
   });

@@ -13,6 +13,7 @@ jest.setTimeout(180_000);
 let t: TestServer;
 let statements = 0;
 let counting = false;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be called with .apply on the right client
 const original = Client.prototype.query;
 
 beforeAll(async () => {

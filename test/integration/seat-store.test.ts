@@ -81,9 +81,11 @@ describe('the SQL seat arithmetic agrees with allocation.ts', () => {
             }
             if (l.endedAgo === null && (lapsesAt === null || lapsesAt > now)) live.push(l);
           }
-          const [row] = (await tx.query(`SELECT ${store.usedSeatsSql('l', '$2')}::int AS used FROM licenses l WHERE l.id = $1`, [licenseId, now])) as Array<{
-            used: number;
-          }>;
+          const [row] = await tx.query<
+            Array<{
+              used: number;
+            }>
+          >(`SELECT ${store.usedSeatsSql('l', '$2')}::int AS used FROM licenses l WHERE l.id = $1`, [licenseId, now]);
           expect(row.used).toBe(seatsUsed(live));
           expect(await store.licensesOverCapacity(tx, now)).toBe(seatsUsed(live) > seats ? 1 : 0);
           expect((await store.liveLeasesOfPool(tx, owner.id, now)).length).toBe(live.length);
@@ -175,10 +177,10 @@ describe('writes take the pool lock and stay inside it', () => {
     });
     // The second is waiting for the advisory lock (seen by PostgreSQL, not guessed by a sleep).
     for (;;) {
-      const [row] = (await t.server.ds.query(
+      const [row] = await t.server.ds.query<Array<{ n: number }>>(
         `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = $1::oid AND objid = $2::oid`,
         [POOL_LOCK_NAMESPACE, lockKey(owner.id) >>> 0],
-      )) as Array<{ n: number }>;
+      );
       if (row.n > 0) break;
       await new Promise((r) => setTimeout(r, 10));
     }

@@ -228,10 +228,10 @@ describe('R4.8 under random interleavings', () => {
           for (const code of a.codes) expect([a.op.op, code]).toEqual([a.op.op, ALLOWED[a.op.op].find((c) => c === code) ?? 'not allowed']);
         // No lease was placed on a license that had ended when the acquire decided (its
         // acquired_at is the time read once the pool's lock was granted).
-        const history = (await t.server.ds.query(
+        const history = await t.server.ds.query<Array<{ id: string; license_id: string; acquired_at: Date; expires_at: Date | null }>>(
           `SELECT s.id, s.license_id, s.acquired_at, l.expires_at FROM seat_leases s JOIN licenses l ON l.id = s.license_id WHERE s.pool_account_id = $1`,
           [pool.owner.account.id],
-        )) as Array<{ id: string; license_id: string; acquired_at: Date; expires_at: Date | null }>;
+        );
         for (const h of history) if (h.expires_at) expect(h.acquired_at.getTime()).toBeLessThan(h.expires_at.getTime());
         // At no instant, unless R4.10 moved a lease (then its interval is not one license's).
         const moved = placed.some((p) => history.find((h) => h.id === p.leaseId)?.license_id !== p.licenseId);

@@ -97,13 +97,13 @@ export class SeatCore {
    * is blocked somewhere (so that a refusal can say why).
    */
   async sourcesOf(tx: EntityManager, accountId: string, preferred: string | null): Promise<{ sources: Source[]; blockedIn: string[] }> {
-    const memberships = (await tx.query(
+    const memberships = await tx.query<Array<{ organization_id: string; status: string; owner_account_id: string }>>(
       `SELECT m.organization_id, m.status, o.owner_account_id
          FROM memberships m JOIN organizations o ON o.id = m.organization_id
         WHERE m.account_id = $1
         ORDER BY m.joined_at, m.id`,
       [accountId],
-    )) as Array<{ organization_id: string; status: string; owner_account_id: string }>;
+    );
     const own: Source = { poolAccountId: accountId, organizationId: null, kind: 'OWNER' };
     const orgs: Source[] = memberships
       .filter((m) => m.status === 'ACTIVE')

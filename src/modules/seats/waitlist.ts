@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import type { Session } from '../../platform/auth/session';
 import { addMs, MINUTE, type Clock } from '../../platform/clock';
-import { inTransaction } from '../../platform/db/transaction';
 import { AccessError, DomainError } from '../../platform/errors';
 import type { EventBus, Events } from '../../platform/events';
 import type { Logger } from '../../platform/logger';

@@ -87,11 +87,15 @@ export async function lockAccounts(tx: EntityManager, accountIds: string[]): Pro
  * held. Once per transaction, after the account locks if any.
  */
 export async function lockPools(tx: EntityManager | AccountLocks, clock: Clock, poolIds: string[]): Promise<PoolLocks> {
-  const manager = 'accounts' in tx && 'tx' in tx ? tx.tx : (tx as EntityManager);
+  const manager = isAccountLocks(tx) ? tx.tx : tx;
   if (stages.get(manager) === 'pools') throw new Error('seat lock order: pool locks requested twice in the same transaction');
   stages.set(manager, 'pools');
   await take(manager, POOL_LOCK_NAMESPACE, poolIds);
   return { tx: manager, pools: new Set(poolIds), now: clock.now() } as unknown as PoolLocks;
+}
+
+function isAccountLocks(x: EntityManager | AccountLocks): x is AccountLocks {
+  return 'accounts' in x && 'tx' in x;
 }
 
 /** Throws unless the proof covers the pool: a write outside its locks is a bug, not a race to lose. */

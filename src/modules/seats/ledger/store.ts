@@ -111,68 +111,67 @@ function lockedPools(locks: PoolLocks): string[] {
 
 /** The account's unended lease on a device (at most one: a partial unique index). */
 export async function openLeaseOf(tx: EntityManager, accountId: string, deviceHash: string): Promise<SeatLeaseEntity | null> {
-  const [row] = (await tx.query(`SELECT ${LEASE_COLUMNS} FROM seat_leases WHERE account_id = $1 AND device_hash = $2 AND ended_at IS NULL`, [
+  const [row] = await tx.query<Row[]>(`SELECT ${LEASE_COLUMNS} FROM seat_leases WHERE account_id = $1 AND device_hash = $2 AND ended_at IS NULL`, [
     accountId,
     deviceHash,
-  ])) as Row[];
+  ]);
   return row ? leaseOfRow(row) : null;
 }
 
 export async function readLease(tx: EntityManager, id: string): Promise<SeatLeaseEntity | null> {
-  const [row] = (await tx.query(`SELECT ${LEASE_COLUMNS} FROM seat_leases WHERE id = $1`, [id])) as Row[];
+  const [row] = await tx.query<Row[]>(`SELECT ${LEASE_COLUMNS} FROM seat_leases WHERE id = $1`, [id]);
   return row ? leaseOfRow(row) : null;
 }
 
 export async function liveLeasesOfPool(tx: EntityManager, poolAccountId: string, now: Date): Promise<SeatLeaseEntity[]> {
-  const rows = (await tx.query(`SELECT ${LEASE_COLUMNS} FROM seat_leases l WHERE l.pool_account_id = $1 AND ${liveSql('l', '$2')}`, [
-    poolAccountId,
-    now,
-  ])) as Row[];
+  const rows = await tx.query<Row[]>(`SELECT ${LEASE_COLUMNS} FROM seat_leases l WHERE l.pool_account_id = $1 AND ${liveSql('l', '$2')}`, [poolAccountId, now]);
   return rows.map(leaseOfRow);
 }
 
 /** An account's live leases, newest first. */
 export async function liveLeasesOfAccount(tx: EntityManager, accountId: string, now: Date): Promise<SeatLeaseEntity[]> {
-  const rows = (await tx.query(
+  const rows = await tx.query<Row[]>(
     `SELECT ${LEASE_COLUMNS} FROM seat_leases l WHERE l.account_id = $1 AND ${liveSql('l', '$2')} ORDER BY l.acquired_at DESC, l.id`,
     [accountId, now],
-  )) as Row[];
+  );
   return rows.map(leaseOfRow);
 }
 
 export async function licensesOfPool(tx: EntityManager, poolAccountId: string): Promise<LicenseEntity[]> {
-  const rows = (await tx.query('SELECT * FROM licenses WHERE owner_account_id = $1', [poolAccountId])) as Row[];
+  const rows = await tx.query<Row[]>('SELECT * FROM licenses WHERE owner_account_id = $1', [poolAccountId]);
   return rows.map(licenseOfRow);
 }
 
 export async function readLicense(tx: EntityManager, id: string): Promise<LicenseEntity | null> {
-  const [row] = (await tx.query('SELECT * FROM licenses WHERE id = $1', [id])) as Row[];
+  const [row] = await tx.query<Row[]>('SELECT * FROM licenses WHERE id = $1', [id]);
   return row ? licenseOfRow(row) : null;
 }
 
 /** The live `CLOUD` leases of an account (R4.6: at most one, but read all). */
 export async function liveCloudLeasesOf(tx: EntityManager, accountId: string, now: Date): Promise<EndedLease[]> {
-  const rows = (await tx.query(`SELECT id, pool_account_id FROM seat_leases l WHERE l.account_id = $1 AND l.platform = 'CLOUD' AND ${liveSql('l', '$2')}`, [
-    accountId,
-    now,
-  ])) as Row[];
+  const rows = await tx.query<Row[]>(
+    `SELECT id, pool_account_id FROM seat_leases l WHERE l.account_id = $1 AND l.platform = 'CLOUD' AND ${liveSql('l', '$2')}`,
+    [accountId, now],
+  );
   return endedOf(rows);
 }
 
 /** The pools in which an account (optionally within one organization) has unended leases. */
 export async function poolsOfOpenLeases(tx: EntityManager, where: { accountId: string; organizationId?: string }): Promise<string[]> {
-  const rows = (await tx.query(
+  const rows = await tx.query<Row[]>(
     `SELECT DISTINCT pool_account_id FROM seat_leases WHERE account_id = $1 AND ended_at IS NULL AND ($2::uuid IS NULL OR organization_id = $2::uuid)`,
     [where.accountId, where.organizationId ?? null],
-  )) as Row[];
+  );
   return rows.map((r) => r.pool_account_id as string);
 }
 
 /** The kinds of the live leases a license serves. */
 export async function liveKindsOnLicense(tx: EntityManager, licenseId: string, now: Date): Promise<Array<{ kind: SeatKindName }>> {
-  return (await tx.query(`SELECT kind FROM seat_leases l WHERE l.license_id = $1 AND ${liveSql('l', '$2')}`, [licenseId, now])) as Array<{
-    kind: SeatKindName;
-  }>;
+  return await tx.query<
+    Array<{
+      kind: SeatKindName;
+    }>
+  >(`SELECT kind FROM seat_leases l WHERE l.license_id = $1 AND ${liveSql('l', '$2')}`, [licenseId, now]);
 }
 
 /** Which of these (organization, account) pairs hold a live seat of the organization now: one statement. */
@@ -182,85 +181,83 @@ export async function membersUsingSeats(
   now: Date,
 ): Promise<Set<string>> {
   if (pairs.length === 0) return new Set();
-  const rows = (await tx.query(
+  const rows = await tx.query<Row[]>(
     `SELECT DISTINCT l.organization_id, l.account_id
        FROM seat_leases l
        JOIN unnest($1::uuid[], $2::uuid[]) AS p(organization_id, account_id)
          ON l.organization_id = p.organization_id AND l.account_id = p.account_id
       WHERE ${liveSql('l', '$3')}`,
     [pairs.map((p) => p.organizationId), pairs.map((p) => p.accountId), now],
-  )) as Row[];
+  );
   return new Set(rows.map((r) => `${r.organization_id as string}:${r.account_id as string}`));
 }
 
 /** The line of a pool's wait-list (waiting and holding entries), first come first. */
 export async function waitlistLine(tx: EntityManager, poolAccountId: string): Promise<WaitlistEntryEntity[]> {
-  const rows = (await tx.query(`SELECT * FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING') ORDER BY created_at, id`, [
+  const rows = await tx.query<Row[]>(`SELECT * FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING') ORDER BY created_at, id`, [
     poolAccountId,
-  ])) as Row[];
+  ]);
   return rows.map(entryOfRow);
 }
 
 /** The account's open entry (waiting or holding) on an organization's wait-list. */
 export async function openEntryOf(tx: EntityManager, organizationId: string, accountId: string): Promise<WaitlistEntryEntity | null> {
-  const [row] = (await tx.query(`SELECT * FROM waitlist_entries WHERE organization_id = $1 AND account_id = $2 AND status IN ('WAITING', 'HOLDING')`, [
+  const [row] = await tx.query<Row[]>(`SELECT * FROM waitlist_entries WHERE organization_id = $1 AND account_id = $2 AND status IN ('WAITING', 'HOLDING')`, [
     organizationId,
     accountId,
-  ])) as Row[];
+  ]);
   return row ? entryOfRow(row) : null;
 }
 
 /** R4.13: who waits in a pool's line and is still an active member (only they get a turn, R3.4), first come first. */
 export async function activeWaiters(tx: EntityManager, poolAccountId: string): Promise<WaitlistEntryEntity[]> {
-  const rows = (await tx.query(
+  const rows = await tx.query<Row[]>(
     `SELECT w.* FROM waitlist_entries w
        JOIN memberships m ON m.organization_id = w.organization_id AND m.account_id = w.account_id AND m.status = 'ACTIVE'
       WHERE w.pool_account_id = $1 AND w.status = 'WAITING'
       ORDER BY w.created_at, w.id`,
     [poolAccountId],
-  )) as Row[];
+  );
   return rows.map(entryOfRow);
 }
 
 /** Whether anybody waits or holds in a pool's line (nobody: nothing to lock). */
 export async function hasOpenLine(tx: EntityManager, poolAccountId: string): Promise<boolean> {
-  const rows = (await tx.query(`SELECT 1 FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING') LIMIT 1`, [
-    poolAccountId,
-  ])) as Row[];
+  const rows = await tx.query<Row[]>(`SELECT 1 FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING') LIMIT 1`, [poolAccountId]);
   return rows.length > 0;
 }
 
 export async function poolsWithOpenLines(tx: EntityManager): Promise<string[]> {
-  const rows = (await tx.query(`SELECT DISTINCT pool_account_id FROM waitlist_entries WHERE status IN ('WAITING', 'HOLDING')`)) as Row[];
+  const rows = await tx.query<Row[]>(`SELECT DISTINCT pool_account_id FROM waitlist_entries WHERE status IN ('WAITING', 'HOLDING')`);
   return rows.map((r) => r.pool_account_id as string);
 }
 
 /** 1-based place of a waiting entry among those still waiting in its pool. */
 export async function waitingPosition(tx: EntityManager, entry: Pick<WaitlistEntryEntity, 'id' | 'poolAccountId' | 'createdAt'>): Promise<number> {
-  const [row] = (await tx.query(
+  const [row] = await tx.query<Array<{ n: number }>>(
     `SELECT count(*)::int AS n FROM waitlist_entries WHERE pool_account_id = $1 AND status = 'WAITING' AND (created_at, id) <= ($2, $3)`,
     [entry.poolAccountId, entry.createdAt, entry.id],
-  )) as Array<{ n: number }>;
+  );
   return row.n;
 }
 
 /** Pools with leases that lapsed but are not recorded as ended yet (the sweeper's work). */
 export async function poolsWithLapsedLeases(tx: EntityManager, now: Date, limit: number): Promise<string[]> {
-  const rows = (await tx.query(
+  const rows = await tx.query<Row[]>(
     `SELECT DISTINCT pool_account_id FROM seat_leases WHERE ended_at IS NULL AND lapses_at IS NOT NULL AND lapses_at <= $1 LIMIT $2`,
     [now, limit],
-  )) as Row[];
+  );
   return rows.map((r) => r.pool_account_id as string);
 }
 
 /** R4.8 as a figure: active licenses carrying more live leases than their seats. Must stay 0. */
 export async function licensesOverCapacity(tx: EntityManager, now: Date): Promise<number> {
-  const [row] = (await tx.query(
+  const [row] = await tx.query<Array<{ n: number }>>(
     `SELECT count(*)::int AS n FROM licenses l
       WHERE l.id IN (SELECT DISTINCT license_id FROM seat_leases x WHERE ${liveSql('x', '$1')})
         AND ${usedSeatsSql('l', '$1')} > l.seats`,
     [now],
-  )) as Array<{ n: number }>;
+  );
   return row.n;
 }
 
@@ -282,7 +279,7 @@ export interface NewLease {
 
 export async function insertLease(locks: PoolLocks, lease: NewLease): Promise<SeatLeaseEntity> {
   assertLocked(locks, lease.poolAccountId);
-  const [row] = (await locks.tx.query(
+  const [row] = await locks.tx.query<Row[]>(
     `INSERT INTO seat_leases (id, account_id, pool_account_id, organization_id, license_id, device_hash, platform, kind,
                               acquired_at, last_heartbeat_at, reserved_until, lapses_at, offline_nonce, offline_issued_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::timestamptz, $9::timestamptz, NULL, $10::timestamptz, $11::text, CASE WHEN $11::text IS NULL THEN NULL ELSE $9::timestamptz END)
@@ -300,7 +297,7 @@ export async function insertLease(locks: PoolLocks, lease: NewLease): Promise<Se
       lease.lapsesAt,
       lease.offlineNonce ?? null,
     ],
-  )) as Row[];
+  );
   return leaseOfRow(row);
 }
 
@@ -428,11 +425,11 @@ export async function insertWaitlistEntry(
   entry: Pick<WaitlistEntryEntity, 'id' | 'organizationId' | 'poolAccountId' | 'accountId' | 'deviceHash' | 'platform'>,
 ): Promise<WaitlistEntryEntity> {
   assertLocked(locks, entry.poolAccountId);
-  const [row] = (await locks.tx.query(
+  const [row] = await locks.tx.query<Row[]>(
     `INSERT INTO waitlist_entries (id, organization_id, pool_account_id, account_id, device_hash, platform, status, license_id, hold_until, created_at, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, 'WAITING', NULL, NULL, $7, $7) RETURNING *`,
     [entry.id, entry.organizationId, entry.poolAccountId, entry.accountId, entry.deviceHash, entry.platform, locks.now],
-  )) as Row[];
+  );
   return entryOfRow(row);
 }
 
