@@ -190,6 +190,30 @@ describe('R4.8 no deadlocks, and retries are never silent', () => {
   });
 });
 
+describe('R4.8 measured in production', () => {
+  it('the sweeper computes tessera_licenses_over_capacity: 0 normally, above 0 for a license carrying more than its seats', async () => {
+    await t.server.services.seats.sweepLapsed();
+    expect(await metricValue(t, 'tessera_licenses_over_capacity')).toBe(0);
+    // Rows written behind the ledger's back (what a bug would do): two member leases on one seat.
+    const { owner, organization, license } = await newOrganization(t, { seats: 1 });
+    const [a, b] = await membersOf(organization.inviteCode, 2);
+    const ids: string[] = [];
+    for (const m of [a, b]) {
+      const [row] = await t.server.ds.query<Array<{ id: string }>>(
+        `INSERT INTO seat_leases (id, account_id, pool_account_id, organization_id, license_id, device_hash, platform, kind, acquired_at, last_heartbeat_at, lapses_at)
+         VALUES (gen_random_uuid(), $1, $2, $3, $4, $5, 'WINDOWS', 'MEMBER', $6, $6, $6::timestamptz + interval '1 hour') RETURNING id`,
+        [m.account.id, owner.account.id, organization.id, license.id, `forged-${m.account.id}`, t.server.clock.now()],
+      );
+      ids.push(row.id);
+    }
+    await t.server.services.seats.sweepLapsed();
+    expect(await metricValue(t, 'tessera_licenses_over_capacity')).toBe(1);
+    await t.server.ds.query(`UPDATE seat_leases SET ended_at = $2, end_reason = 'SUPPORT' WHERE id = ANY($1::uuid[])`, [ids, t.server.clock.now()]);
+    await t.server.services.seats.sweepLapsed();
+    expect(await metricValue(t, 'tessera_licenses_over_capacity')).toBe(0);
+  });
+});
+
 describe('R4.6, R3.4 and R4.12 endings', () => {
   it('R4.6 releasing a CLOUD lease ends it, for an owner too; a desktop owner seat is kept', async () => {
     const owner = await newAccount(t);
