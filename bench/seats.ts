@@ -14,7 +14,7 @@ import { Pool } from 'pg';
 import { spawn } from 'node:child_process';
 import { readEmbeddedState, freePort } from '../src/platform/db/embedded';
 // The direct-SQL baseline runs the server's own heartbeat statement.
-import { HEARTBEAT_FAST_SQL } from '../src/modules/seats/ledger';
+import { ACCOUNT_LOCK_NAMESPACE, HEARTBEAT_FAST_SQL, lockKey, POOL_LOCK_NAMESPACE } from '../src/modules/seats/ledger';
 import { keyedHash } from '../src/platform/crypto';
 import { projectRoot } from '../src/platform/paths';
 
@@ -181,7 +181,10 @@ async function main(): Promise<void> {
             const leaseId = await direct.time('acquire', () =>
               tx(async (q) => {
                 const now = new Date();
-                await q('SELECT pg_advisory_xact_lock($1, hashtext($2))', [7_100_020, m.account.id]);
+                await q('SELECT pg_advisory_xact_lock($1::int, k) FROM unnest($2::int[]) WITH ORDINALITY AS t(k, n) ORDER BY n', [
+                  ACCOUNT_LOCK_NAMESPACE,
+                  [lockKey(m.account.id)],
+                ]);
                 await q('SELECT * FROM seat_leases l WHERE l.account_id = $1 AND l.device_hash = $2 AND l.ended_at IS NULL', [m.account.id, deviceHash]);
                 const ms = await q(
                   `SELECT m.organization_id, o.owner_account_id FROM memberships m JOIN organizations o ON o.id = m.organization_id
@@ -189,9 +192,13 @@ async function main(): Promise<void> {
                   [m.account.id],
                 );
                 const poolId = ms[0].owner_account_id as string;
+                // The seat ledger's order: the pool's lock first, then everything the decision reads.
+                await q('SELECT pg_advisory_xact_lock($1::int, k) FROM unnest($2::int[]) WITH ORDINALITY AS t(k, n) ORDER BY n', [
+                  POOL_LOCK_NAMESPACE,
+                  [lockKey(poolId), lockKey(m.account.id)].sort((a, b) => a - b),
+                ]);
                 await q('SELECT * FROM licenses WHERE owner_account_id = $1', [m.account.id]);
                 const licenses = await q('SELECT * FROM licenses WHERE owner_account_id = $1', [poolId]);
-                await q('SELECT id FROM accounts WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [[poolId]]);
                 await q(`SELECT * FROM seat_leases l WHERE l.pool_account_id = $1 AND ${live}`, [poolId, now]);
                 await q(
                   `SELECT account_id, license_id, status, hold_until FROM waitlist_entries WHERE pool_account_id = $1 AND status IN ('WAITING', 'HOLDING')`,
@@ -216,9 +223,14 @@ async function main(): Promise<void> {
             await direct.time('release', () =>
               tx(async (q) => {
                 const now = new Date();
+                // As the server does: the lease, the account's seat lock, the lease again, the ending.
                 await q('SELECT * FROM seat_leases WHERE id = $1', [leaseId]);
-                await q(`UPDATE seat_leases SET ended_at = $1, end_reason = 'CLOSED' WHERE id = $2 AND ended_at IS NULL RETURNING id`, [now, leaseId]);
+                await q('SELECT pg_advisory_xact_lock($1::int, k) FROM unnest($2::int[]) WITH ORDINALITY AS t(k, n) ORDER BY n', [
+                  ACCOUNT_LOCK_NAMESPACE,
+                  [lockKey(m.account.id)],
+                ]);
                 await q('SELECT * FROM seat_leases WHERE id = $1', [leaseId]);
+                await q(`UPDATE seat_leases SET ended_at = $1, end_reason = 'CLOSED' WHERE id = $2 AND ended_at IS NULL RETURNING *`, [now, leaseId]);
               }),
             );
             direct.cycles++;

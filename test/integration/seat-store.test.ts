@@ -97,7 +97,7 @@ describe('the SQL seat arithmetic agrees with allocation.ts', () => {
 });
 
 describe('writes take the pool lock and stay inside it', () => {
-  it('a write for a pool the proof does not cover throws, and endLeases touches only locked pools', async () => {
+  it('a write for a pool the proof does not cover throws, and endLeases touches only the locked pools (or the locked accounts’ leases)', async () => {
     await rolledBack(async (tx) => {
       const locks = await lockPools(tx, t.server.clock, [other.id]);
       const lease = {
@@ -132,19 +132,41 @@ describe('writes take the pool lock and stay inside it', () => {
       // Asked by ID, the update still cannot reach past the proof's pools.
       const elsewhere = { ...mine, pools: new Set([other.id]) } as typeof mine;
       expect(await store.endLeases(elsewhere, { ids: [lease.id] }, 'CLOSED')).toEqual([]);
-      expect(await store.endLeases(mine, { ids: [lease.id] }, 'CLOSED')).toEqual([{ id: lease.id, poolAccountId: owner.id }]);
+      expect(await store.endLeases(mine, { ids: [lease.id] }, 'CLOSED')).toMatchObject([
+        { id: lease.id, poolAccountId: owner.id, lease: { endReason: 'CLOSED' } },
+      ]);
+    });
+    // With an account's lock (enough to free seats), only that account's leases end.
+    await rolledBack(async (tx) => {
+      const pools = await lockPools(tx, t.server.clock, [owner.id]);
+      const lease = await store.insertLease(pools, {
+        id: randomUUID(),
+        accountId: owner.id,
+        poolAccountId: owner.id,
+        organizationId: null,
+        licenseId,
+        deviceHash: 'z',
+        platform: 'WINDOWS',
+        kind: 'OWNER',
+        acquiredAt: pools.now,
+        lapsesAt: null,
+      });
+      const others = { tx, accounts: new Set([other.id]), now: pools.now } as unknown as Parameters<typeof store.endLeases>[0];
+      expect(await store.endLeases(others, { ids: [lease.id] }, 'CLOSED')).toEqual([]);
+      const mine = { tx, accounts: new Set([owner.id]), now: pools.now } as unknown as Parameters<typeof store.endLeases>[0];
+      expect(await store.endLeases(mine, { ids: [lease.id] }, 'CLOSED')).toHaveLength(1);
     });
   });
 
   it('the lock order is enforced: accounts before pools, each once per transaction', async () => {
     await rolledBack(async (tx) => {
       await lockPools(tx, t.server.clock, [owner.id]);
-      await expect(lockAccounts(tx, [owner.id])).rejects.toThrow(/lock order/);
+      await expect(lockAccounts(tx, t.server.clock, [owner.id])).rejects.toThrow(/lock order/);
       await expect(lockPools(tx, t.server.clock, [other.id])).rejects.toThrow(/lock order/);
     });
     await rolledBack(async (tx) => {
-      const mine = await lockAccounts(tx, [owner.id]);
-      await expect(lockAccounts(tx, [other.id])).rejects.toThrow(/lock order/);
+      const mine = await lockAccounts(tx, t.server.clock, [owner.id]);
+      await expect(lockAccounts(tx, t.server.clock, [other.id])).rejects.toThrow(/lock order/);
       const locks = await lockPools(mine, t.server.clock, [other.id, owner.id]);
       expect([...locks.pools].sort()).toEqual([other.id, owner.id].sort());
     });

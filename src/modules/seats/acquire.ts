@@ -45,7 +45,7 @@ export async function acquireSeat(core: SeatCore, session: Session, input: Acqui
   // The second attempt finds no open lease on the device (the first ended it), so it cannot retry.
   for (let attempt = 1; attempt <= 2; attempt++) {
     const outcome = await core.deps.ledger.run<Outcome>(async (tx, effects) => {
-      const mine = await lockAccounts(tx, [account.id]);
+      const mine = await lockAccounts(tx, core.deps.clock, [account.id]);
 
       // R4.2: a live lease of this account on this device (in any pool) is the answer.
       const existing = await store.openLeaseOf(tx, account.id, deviceHash);

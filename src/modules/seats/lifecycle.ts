@@ -4,7 +4,7 @@ import { DomainError } from '../../platform/errors';
 import { OrganizationEntity } from '../organizations/entities';
 import type { SeatCore } from './core';
 import { isLive, type SeatLeaseEntity } from './entities';
-import { lockPools } from './ledger/locks';
+import { lockAccounts, lockPools } from './ledger/locks';
 import * as store from './ledger/store';
 
 /**
@@ -41,7 +41,9 @@ export async function heartbeat(core: SeatCore, session: Session, leaseId: strin
   if (fast) return fast;
   const outcome = await core.deps.ledger.run(async (tx, effects) => {
     const found = await core.ownLease(tx, account.id, leaseId);
-    const locks = await lockPools(tx, core.deps.clock, [found.poolAccountId]);
+    // The account's lock first (its release and acquires wait), then the pool's.
+    const mine = await lockAccounts(tx, core.deps.clock, [account.id]);
+    const locks = await lockPools(mine, core.deps.clock, [found.poolAccountId]);
     const now = locks.now;
     const lease = (await store.readLease(tx, found.id))!;
     if (!lease.endedAt && !isLive(lease, now)) effects.ended(await store.endLeases(locks, { ids: [lease.id] }, 'TIMED_OUT'));
@@ -77,16 +79,20 @@ export async function release(core: SeatCore, session: Session, leaseId: string,
     const found = await core.ownLease(tx, account.id, leaseId);
     if (found.endedAt) return found;
     if (found.kind === 'OFFLINE_BOUND') throw new DomainError('OFFLINE_BOUND_SEAT');
-    const locks = await lockPools(tx, core.deps.clock, [found.poolAccountId]);
+    // Releasing only frees a seat: the account's lock suffices (the pool's acquires go on).
+    const locks = await lockAccounts(tx, core.deps.clock, [account.id]);
     const now = locks.now;
     const lease = (await store.readLease(tx, found.id))!;
     if (lease.endedAt) return lease;
     const reserved = lease.reservedUntil !== null && lease.reservedUntil > now;
-    if (!isLive(lease, now)) effects.released(await store.endLeases(locks, { ids: [lease.id] }, 'TIMED_OUT'));
-    else if (logout) effects.released(await store.endLeases(locks, { ids: [lease.id] }, 'LOGGED_OUT'));
-    else if (lease.platform === 'CLOUD' || (lease.kind === 'MEMBER' && !reserved))
-      effects.released(await store.endLeases(locks, { ids: [lease.id] }, 'CLOSED'));
-    return (await store.readLease(tx, lease.id))!;
+    let reason: 'TIMED_OUT' | 'LOGGED_OUT' | 'CLOSED' | undefined;
+    if (!isLive(lease, now)) reason = 'TIMED_OUT';
+    else if (logout) reason = 'LOGGED_OUT';
+    else if (lease.platform === 'CLOUD' || (lease.kind === 'MEMBER' && !reserved)) reason = 'CLOSED';
+    if (!reason) return lease; // an owner's desktop seat, or a reserved member seat, is kept
+    const ended = await store.endLeases(locks, { ids: [lease.id] }, reason);
+    effects.released(ended);
+    return ended[0]?.lease ?? lease;
   });
 }
 
@@ -96,7 +102,8 @@ export async function reserveOffline(core: SeatCore, session: Session, leaseId: 
   const outcome = await core.deps.ledger.run(async (tx, effects) => {
     const found = await core.ownLease(tx, account.id, leaseId);
     // Under the pool lock: an acquire may be counting this lease as lapsed at this very moment.
-    const locks = await lockPools(tx, core.deps.clock, [found.poolAccountId]);
+    const mine = await lockAccounts(tx, core.deps.clock, [account.id]);
+    const locks = await lockPools(mine, core.deps.clock, [found.poolAccountId]);
     const now = locks.now;
     const lease = (await store.readLease(tx, found.id))!;
     if (!isLive(lease, now)) {

@@ -22,7 +22,7 @@ export async function bindOffline(
 ): Promise<{ lease: SeatLeaseEntity; license: LicenseEntity }> {
   const deviceHash = core.checkDevice(deviceId);
   return core.deps.ledger.run(async (tx, effects) => {
-    const mine = await lockAccounts(tx, [accountId]);
+    const mine = await lockAccounts(tx, core.deps.clock, [accountId]);
     const existing = await store.openLeaseOf(tx, accountId, deviceHash);
     // The device's open lease may be a member seat of another pool, which ends here.
     const locks = await lockPools(mine, core.deps.clock, existing ? [accountId, existing.poolAccountId] : [accountId]);

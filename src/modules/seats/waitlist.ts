@@ -57,7 +57,7 @@ export class WaitlistService {
       throw new DomainError('BAD_USER_INPUT', { reason: 'DEVICE_ID', field: ['input', 'deviceId'] });
     }
     const entry = await this.deps.ledger.run(async (tx) => {
-      const mine = await lockAccounts(tx, [account.id]);
+      const mine = await lockAccounts(tx, this.deps.clock, [account.id]);
       const membership = await tx.findOneBy(MembershipEntity, { organizationId: input.organizationId, accountId: account.id, status: 'ACTIVE' });
       if (!membership) throw new AccessError('NOT_FOUND');
       const org = await tx.findOneByOrFail(OrganizationEntity, { id: input.organizationId });

@@ -97,7 +97,7 @@ export class SeatLedger {
    * moment either finishes first (and its seat ends here) or sees the change.
    */
   async endMemberSeats(work: UnitOfWork, org: { id: string; ownerAccountId: string }, accountId: string): Promise<EndedLease[]> {
-    const mine = await lockAccounts(work.tx, [accountId]);
+    const mine = await lockAccounts(work.tx, this.deps.clock, [accountId]);
     const locks = await lockPools(mine, this.deps.clock, [org.ownerAccountId]);
     const effects = this.effects(work.afterCommit);
     const cancelled = await store.closeWaitlistEntries(locks, { organizationId: org.id, accountId }, 'CANCELLED');
@@ -118,7 +118,7 @@ export class SeatLedger {
     reason: ForeignEndReason,
     options: { includeOfflineBound?: boolean; licenseId?: string; leaseId?: string } = {},
   ): Promise<EndedLease[]> {
-    const mine = await lockAccounts(work.tx, [accountId]);
+    const mine = await lockAccounts(work.tx, this.deps.clock, [accountId]);
     // Under the account's lock no new lease of it can start: these are all the pools concerned.
     const pools = await store.poolsOfOpenLeases(work.tx, { accountId });
     const locks = await lockPools(mine, this.deps.clock, pools);
@@ -142,7 +142,7 @@ export class SeatLedger {
     const before = await store.readLease(work.tx, leaseId);
     if (!before?.organizationId || !before.accountId) return null;
     const org = await authorize(before.organizationId, before.accountId);
-    const mine = await lockAccounts(work.tx, [before.accountId]);
+    const mine = await lockAccounts(work.tx, this.deps.clock, [before.accountId]);
     const locks = await lockPools(mine, this.deps.clock, [org.ownerAccountId]);
     const ended = await store.endLeases(locks, { ids: [leaseId], organizationId: org.id }, 'ENDED_BY_ADMIN', { includeOfflineBound: true });
     this.effects(work.afterCommit).ended(ended);

@@ -18,6 +18,12 @@ import type { Clock } from '../../../platform/clock';
  * ordinary UPDATE of the account row (profile, verification), coupling seats to unrelated writes.
  * An advisory lock touches no row: it conflicts only with itself.
  *
+ * Writes that can take or keep a seat (a new lease, a heartbeat near its lapse, a move, a
+ * reservation, a wait-list hold) need the pool's lock. Writes that only free seats (ending leases)
+ * need either the pool's lock or the lock of the account whose leases they end: freeing a seat
+ * cannot break R4.8, and that account's own acquires still wait for it. Releasing, the hot path,
+ * so never queues behind the pool's acquires.
+ *
  * Deadlock freedom among seat transactions comes from one order: a transaction takes its account
  * locks (once, sorted), then its pool locks (once, sorted by the lock key itself, so that two IDs
  * sharing a key cannot invert the order). Both rules are checked here at run time; the proofs
@@ -44,11 +50,16 @@ export function lockKey(id: string): number {
 declare const accountProof: unique symbol;
 declare const poolProof: unique symbol;
 
-/** Proof that the transaction holds these accounts' seat locks. */
+/**
+ * Proof that the transaction holds these accounts' seat locks, with the clock's time read once
+ * they were granted. Enough for writes that only free these accounts' seats (a release): they
+ * can never put a pool over its seats, and the account's own acquires wait for them.
+ */
 export interface AccountLocks {
   readonly [accountProof]: true;
   readonly tx: EntityManager;
   readonly accounts: ReadonlySet<string>;
+  readonly now: Date;
 }
 
 /**
@@ -74,12 +85,12 @@ async function take(tx: EntityManager, namespace: number, ids: Iterable<string>)
 }
 
 /** Takes the seat locks of these accounts. Once per transaction, before any pool lock. */
-export async function lockAccounts(tx: EntityManager, accountIds: string[]): Promise<AccountLocks> {
+export async function lockAccounts(tx: EntityManager, clock: Clock, accountIds: string[]): Promise<AccountLocks> {
   const stage = stages.get(tx);
   if (stage) throw new Error(`seat lock order: account locks requested after ${stage} locks in the same transaction`);
   stages.set(tx, 'accounts');
   await take(tx, ACCOUNT_LOCK_NAMESPACE, accountIds);
-  return { tx, accounts: new Set(accountIds) } as unknown as AccountLocks;
+  return { tx, accounts: new Set(accountIds), now: clock.now() } as unknown as AccountLocks;
 }
 
 /**
@@ -94,7 +105,7 @@ export async function lockPools(tx: EntityManager | AccountLocks, clock: Clock, 
   return { tx: manager, pools: new Set(poolIds), now: clock.now() } as unknown as PoolLocks;
 }
 
-function isAccountLocks(x: EntityManager | AccountLocks): x is AccountLocks {
+export function isAccountLocks(x: EntityManager | AccountLocks | PoolLocks): x is AccountLocks {
   return 'accounts' in x && 'tx' in x;
 }
 

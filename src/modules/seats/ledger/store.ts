@@ -4,7 +4,7 @@ import { LicenseEntity, type LicenseTypeName, type PlatformName } from '../../li
 import type { SeatKindName } from '../allocation';
 import { SeatLeaseEntity, type LeaseEndReasonName } from '../entities';
 import { WaitlistEntryEntity, type WaitlistStatusName } from '../waitlist-entity';
-import { assertLocked, type PoolLocks } from './locks';
+import { assertLocked, isAccountLocks, type AccountLocks, type PoolLocks } from './locks';
 
 /**
  * Every statement that reads or writes `seat_leases` and `waitlist_entries` (architecture.md, "The
@@ -97,6 +97,11 @@ function entryOfRow(row: Row): WaitlistEntryEntity {
 export interface EndedLease {
   id: string;
   poolAccountId: string;
+}
+
+/** A lease that ended, as it is now (the write's RETURNING: no read after it). */
+export interface EndedLeaseRow extends EndedLease {
+  lease: SeatLeaseEntity;
 }
 
 function endedOf(rows: Row[]): EndedLease[] {
@@ -302,20 +307,23 @@ export async function insertLease(locks: PoolLocks, lease: NewLease): Promise<Se
 }
 
 /**
- * Ends unended leases matching a condition, with a reason (R4.12), within the locked pools only.
+ * Ends unended leases matching a condition, with a reason (R4.12), within the locked pools (or the
+ * locked accounts' leases) only.
  * Offline-bound seats are left alone unless `includeOfflineBound` (support, membership endings,
  * a pool that shrank). A lease that had already lapsed ended then, as TIMED_OUT, whatever
  * happens to it now.
  */
 export async function endLeases(
-  locks: PoolLocks,
+  locks: PoolLocks | AccountLocks,
   where: { accountId?: string; organizationId?: string; poolAccountId?: string; licenseId?: string; ids?: string[] },
   reason: LeaseEndReasonName,
   options: { includeOfflineBound?: boolean } = {},
-): Promise<EndedLease[]> {
-  if (where.poolAccountId) assertLocked(locks, where.poolAccountId);
-  const conditions = ['ended_at IS NULL', 'pool_account_id = ANY($3::uuid[])'];
-  const params: unknown[] = [locks.now, reason, lockedPools(locks)];
+): Promise<EndedLeaseRow[]> {
+  // Within the locked pools, or (ending only frees seats) among the locked accounts' leases.
+  const byAccount = isAccountLocks(locks);
+  if (where.poolAccountId && !byAccount) assertLocked(locks, where.poolAccountId);
+  const conditions = ['ended_at IS NULL', byAccount ? 'account_id = ANY($3::uuid[])' : 'pool_account_id = ANY($3::uuid[])'];
+  const params: unknown[] = [locks.now, reason, byAccount ? [...locks.accounts] : lockedPools(locks)];
   const add = (sql: string, value: unknown) => {
     params.push(value);
     conditions.push(sql.replace('?', `$${params.length}`));
@@ -332,11 +340,11 @@ export async function endLeases(
           SET ended_at = CASE WHEN lapses_at IS NOT NULL AND lapses_at <= $1 THEN lapses_at ELSE $1 END,
               end_reason = CASE WHEN lapses_at IS NOT NULL AND lapses_at <= $1 THEN 'TIMED_OUT' ELSE $2 END
         WHERE ${conditions.join(' AND ')}
-        RETURNING id, pool_account_id`,
+        RETURNING ${LEASE_COLUMNS}`,
       params,
     ),
   );
-  return endedOf(rows);
+  return rows.map((r) => ({ id: r.id as string, poolAccountId: r.pool_account_id as string, lease: leaseOfRow(r) }));
 }
 
 /** Records TIMED_OUT for the locked pools' leases that lapsed (R4.3); they stopped counting when they lapsed. */
@@ -355,7 +363,7 @@ export async function endLapsed(locks: PoolLocks): Promise<EndedLease[]> {
 /** A heartbeat under the lock: the lease was seen now; a member lease lapses `lapsesAt`. */
 export async function touchLease(locks: PoolLocks, lease: Pick<SeatLeaseEntity, 'id' | 'poolAccountId'>, lapsesAt: Date | null): Promise<void> {
   assertLocked(locks, lease.poolAccountId);
-  await locks.tx.query('UPDATE seat_leases SET last_heartbeat_at = $2, lapses_at = $3 WHERE id = $1 AND pool_account_id = $4', [
+  await locks.tx.query('UPDATE seat_leases SET last_heartbeat_at = $2, lapses_at = $3 WHERE id = $1 AND pool_account_id = $4 AND ended_at IS NULL', [
     lease.id,
     locks.now,
     lapsesAt,
@@ -366,19 +374,20 @@ export async function touchLease(locks: PoolLocks, lease: Pick<SeatLeaseEntity, 
 /** R4.10: a lease kept while its pool settles moves to the license that now carries it. */
 export async function moveLease(locks: PoolLocks, lease: Pick<SeatLeaseEntity, 'id' | 'poolAccountId'>, licenseId: string): Promise<void> {
   assertLocked(locks, lease.poolAccountId);
-  await locks.tx.query('UPDATE seat_leases SET license_id = $2 WHERE id = $1 AND pool_account_id = $3', [lease.id, licenseId, lease.poolAccountId]);
+  await locks.tx.query('UPDATE seat_leases SET license_id = $2 WHERE id = $1 AND pool_account_id = $3 AND ended_at IS NULL', [
+    lease.id,
+    licenseId,
+    lease.poolAccountId,
+  ]);
 }
 
 /** R4.9: a member keeps this device's seat until `reservedUntil`. */
 export async function reserveLease(locks: PoolLocks, lease: Pick<SeatLeaseEntity, 'id' | 'poolAccountId'>, reservedUntil: Date, lapsesAt: Date): Promise<void> {
   assertLocked(locks, lease.poolAccountId);
-  await locks.tx.query('UPDATE seat_leases SET reserved_until = $2, last_heartbeat_at = $3, lapses_at = $4 WHERE id = $1 AND pool_account_id = $5', [
-    lease.id,
-    reservedUntil,
-    locks.now,
-    lapsesAt,
-    lease.poolAccountId,
-  ]);
+  await locks.tx.query(
+    'UPDATE seat_leases SET reserved_until = $2, last_heartbeat_at = $3, lapses_at = $4 WHERE id = $1 AND pool_account_id = $5 AND ended_at IS NULL',
+    [lease.id, reservedUntil, locks.now, lapsesAt, lease.poolAccountId],
+  );
 }
 
 /** R6.4: the seat is bound to an air-gapped computer (from an owner seat, or a new request nonce). */
