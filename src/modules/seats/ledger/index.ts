@@ -118,12 +118,10 @@ export class SeatLedger {
     reason: ForeignEndReason,
     options: { includeOfflineBound?: boolean; licenseId?: string; leaseId?: string } = {},
   ): Promise<EndedLease[]> {
+    // Ending only frees seats: the account's lock suffices (and no acquire of it runs meanwhile).
     const mine = await lockAccounts(work.tx, this.deps.clock, [accountId]);
-    // Under the account's lock no new lease of it can start: these are all the pools concerned.
-    const pools = await store.poolsOfOpenLeases(work.tx, { accountId });
-    const locks = await lockPools(mine, this.deps.clock, pools);
     const where = { accountId, licenseId: options.licenseId, ids: options.leaseId ? [options.leaseId] : undefined };
-    const ended = pools.length > 0 ? await store.endLeases(locks, where, reason, options) : [];
+    const ended = await store.endLeases(mine, where, reason, options);
     this.effects(work.afterCommit).ended(ended);
     return ended;
   }

@@ -161,15 +161,6 @@ export async function liveCloudLeasesOf(tx: EntityManager, accountId: string, no
   return endedOf(rows);
 }
 
-/** The pools in which an account (optionally within one organization) has unended leases. */
-export async function poolsOfOpenLeases(tx: EntityManager, where: { accountId: string; organizationId?: string }): Promise<string[]> {
-  const rows = await tx.query<Row[]>(
-    `SELECT DISTINCT pool_account_id FROM seat_leases WHERE account_id = $1 AND ended_at IS NULL AND ($2::uuid IS NULL OR organization_id = $2::uuid)`,
-    [where.accountId, where.organizationId ?? null],
-  );
-  return rows.map((r) => r.pool_account_id as string);
-}
-
 /** The kinds of the live leases a license serves. */
 export async function liveKindsOnLicense(tx: EntityManager, licenseId: string, now: Date): Promise<Array<{ kind: SeatKindName }>> {
   return await tx.query<
