@@ -6,6 +6,7 @@ import { freePort } from '../../src/platform/db/embedded';
 import { acquire, issueLicense, join, newAccount, newOrganization, release, type NewAccount } from '../helpers/factories';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { subscribe, wsClient } from '../helpers/ws';
+import { channels } from '../../src/platform/events';
 
 const USAGE = 'subscription($id: ID!) { seatUsageChanged(organizationId: $id) { organizationId total inUse free updatedAt } }';
 const LEASE = 'subscription($id: ID!) { leaseChanged(leaseId: $id) { id endedAt endReason } }';
@@ -164,6 +165,22 @@ describe('R7.2 and R7.3 on one instance', () => {
     await revoked.waitForCount(1);
     await t.gql('mutation { logout { ok } }', {}, { token: second });
     await revoked.waitForEnd();
+  });
+
+  it('leaseChanged pushes an ending even when the account’s signal arrives before the lease’s own', async () => {
+    const { members } = await setup();
+    const [m] = members;
+    const lease = (await acquire(t, m.token, 'race-pc')).lease!;
+    const sub = subscribe<Lease>(client(m.token), LEASE, { id: lease.id }, 'leaseChanged');
+    // Time for the subscription to be listening: otherwise its first look would find the lease
+    // ended and push it anyway, and this would not test the race.
+    await sleep(1000);
+    // As a block does, but with only the account's signal sent (the lease's own delayed or lost).
+    await t.server.ds.query(`UPDATE seat_leases SET ended_at = $2, end_reason = 'MEMBERSHIP_ENDED' WHERE id = $1`, [lease.id, t.server.clock.now()]);
+    t.server.services.waitlist.bus.publish(channels.account(m.account.id), 'changed');
+    await sub.waitForCount(1);
+    expect(sub.events[0]).toMatchObject({ id: lease.id, endReason: 'MEMBERSHIP_ENDED' });
+    await sub.waitForEnd();
   });
 
   it('leaseChanged tells the app when its lease ends for another reason than its own release', async () => {

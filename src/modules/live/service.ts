@@ -28,6 +28,9 @@ export interface LiveServiceDeps {
  * before every push and periodically: a revoked token or a lost administrator right ends the
  * subscription. Every push carries the full current state, read from the database.
  */
+/** End reasons the app's own release also gives: only the lease channel says the app must hear of them. */
+const RELEASE_REASONS: ReadonlySet<string> = new Set(['CLOSED', 'LOGGED_OUT', 'TIMED_OUT']);
+
 export class LiveService {
   constructor(private readonly deps: LiveServiceDeps) {}
 
@@ -89,15 +92,23 @@ export class LiveService {
           end();
         }
       }, end);
-      const recheck = this.coalesced(async () => {
-        const current = await this.deps.seats.leaseById(leaseId);
-        if (current?.endedAt || !(await this.sessionOf(bearer))) end();
-      }, end);
+      // The account's signal (a block, logging out everywhere…) can arrive before the lease's own:
+      // a lease ended for a reason no release of the app gives is pushed whichever comes first. A
+      // reason a release also gives (CLOSED, LOGGED_OUT, TIMED_OUT) is left to the lease channel,
+      // which its own release never uses; the periodic check closes those quietly later.
+      const recheck = (periodic: boolean) =>
+        this.coalesced(async () => {
+          if (!(await this.sessionOf(bearer))) return end();
+          const current = await this.deps.seats.leaseById(leaseId);
+          if (!current?.endedAt) return;
+          if (current.endReason && !RELEASE_REASONS.has(current.endReason)) push(current);
+          if (periodic || (current.endReason && !RELEASE_REASONS.has(current.endReason))) end();
+        }, end);
       const offLease = this.deps.bus.subscribe(channels.lease(leaseId), onEnded);
-      const offAccount = this.deps.bus.subscribe(channels.account(session.account!.id), recheck);
+      const offAccount = this.deps.bus.subscribe(channels.account(session.account!.id), recheck(false));
       // The lease may have ended between reading it and listening: look once more now.
       onEnded();
-      const timer = setInterval(recheck, this.deps.recheckMs ?? 30_000);
+      const timer = setInterval(recheck(true), this.deps.recheckMs ?? 30_000);
       timer.unref();
       return () => {
         offLease();
