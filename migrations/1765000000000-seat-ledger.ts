@@ -13,8 +13,12 @@ export class SeatLedger1765000000000 implements MigrationInterface {
   }
 
   async down(q: QueryRunner): Promise<void> {
-    // Leases ended by an administrator read as support endings in the older schema.
+    // Leases ended by an administrator read as support endings in the older schema, and their audit
+    // entries as organization changes that keep what they were in their details.
     await q.query(`UPDATE seat_leases SET end_reason = 'SUPPORT' WHERE end_reason = 'ENDED_BY_ADMIN'`);
+    await q.query(
+      `UPDATE audit_log SET action = 'ORGANIZATION_UPDATED', details = coalesce(details, '{}'::jsonb) || '{"was": "SEAT_ENDED"}'::jsonb WHERE action = 'SEAT_ENDED'`,
+    );
     await q.query('ALTER TABLE seat_leases DROP CONSTRAINT seat_leases_end_reason_check');
     await q.query(
       `ALTER TABLE seat_leases ADD CONSTRAINT seat_leases_end_reason_check

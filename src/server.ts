@@ -184,7 +184,7 @@ async function assemble(
   const services = createServices({ config, ds, clock, mailer, logger, rateLimits, appSecret, events });
   const metrics = new Metrics(
     () => poolOf(ds),
-    () => services.seats.licensesOverCapacity,
+    () => services.seats.licensesOverCapacity(),
   );
   observeRetries(ds, (reason) => metrics.dbRetries.inc({ reason }));
   const jobs = new Jobs(ds, logger, config.runJobs);

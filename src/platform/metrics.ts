@@ -33,7 +33,10 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(pool: () => { totalCount: number; idleCount: number; waitingCount: number } | undefined, licensesOverCapacity: () => number = () => 0) {
+  constructor(
+    pool: () => { totalCount: number; idleCount: number; waitingCount: number } | undefined,
+    licensesOverCapacity: () => Promise<number> = () => Promise.resolve(0),
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: 'tessera_' });
     const registry = this.registry;
     new Gauge({
@@ -50,10 +53,10 @@ export class Metrics {
     });
     new Gauge({
       name: 'tessera_licenses_over_capacity',
-      help: 'Active licenses carrying more live leases than their seats, as of the last lapse sweep (R4.8: must stay 0; alert on > 0)',
+      help: 'Licenses carrying more live leases than their seats, read when scraped (R4.8: must stay 0; alert on > 0)',
       registers: [registry],
-      collect() {
-        this.set(licensesOverCapacity());
+      async collect() {
+        this.set(await licensesOverCapacity());
       },
     });
     for (const reason of ['deadlock', 'serialization_failure'] as const) this.dbRetries.inc({ reason }, 0);

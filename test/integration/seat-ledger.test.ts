@@ -191,7 +191,7 @@ describe('R4.8 no deadlocks, and retries are never silent', () => {
 });
 
 describe('R4.8 measured in production', () => {
-  it('the sweeper computes tessera_licenses_over_capacity: 0 normally, above 0 for a license carrying more than its seats', async () => {
+  it('tessera_licenses_over_capacity (read when scraped; the sweep logs it too): 0 normally, above 0 for a license carrying more than its seats', async () => {
     await t.server.services.seats.sweepLapsed();
     expect(await metricValue(t, 'tessera_licenses_over_capacity')).toBe(0);
     // Rows written behind the ledger's back (what a bug would do): two member leases on one seat.
@@ -312,5 +312,32 @@ describe('R4.6, R3.4 and R4.12 endings', () => {
     expect(plain.errors.map((e) => e.code)).toEqual(['MEMBERSHIP_BLOCKED']);
     expect(plain.errors[0].message).toMatch(/blocked/i);
     expect((await acquire(t, member.token, 'pc', { organizationId: organization.id })).errors.map((e) => e.code)).toEqual(['MEMBERSHIP_BLOCKED']);
+  });
+});
+
+describe('the seat ledger migration, down and up again', () => {
+  it('down reads ENDED_BY_ADMIN as SUPPORT and keeps SEAT_ENDED audit entries as organization changes; up accepts ENDED_BY_ADMIN again', async () => {
+    const { owner, organization } = await newOrganization(t, { seats: 1 });
+    const [member] = await membersOf(organization.inviteCode, 1);
+    const lease = (await acquire(t, member.token, 'pc')).lease!;
+    const ended = await t.gql('mutation($id: ID!) { endSeat(leaseId: $id) { lease { endReason } errors { code } } }', { id: lease.id }, { token: owner.token });
+    expect(ended.data?.endSeat.lease).toEqual({ endReason: 'ENDED_BY_ADMIN' });
+
+    const undone = await t.server.ds.query<Array<{ name: string }>>('SELECT name FROM migrations ORDER BY id DESC LIMIT 1');
+    expect(undone[0].name).toBe('SeatLedger1765000000000');
+    await t.server.ds.undoLastMigration({ transaction: 'each' });
+    const [row] = await t.server.ds.query<Array<{ end_reason: string }>>('SELECT end_reason FROM seat_leases WHERE id = $1', [lease.id]);
+    expect(row.end_reason).toBe('SUPPORT');
+    const audit = await t.server.ds.query<Array<{ action: string; details: { was?: string } }>>(
+      `SELECT action, details FROM audit_log WHERE organization_id = $1 AND details->>'was' = 'SEAT_ENDED'`,
+      [organization.id],
+    );
+    expect(audit).toHaveLength(1);
+    expect(audit[0].action).toBe('ORGANIZATION_UPDATED');
+
+    await t.server.ds.runMigrations({ transaction: 'each' });
+    await t.server.ds.query(`UPDATE seat_leases SET end_reason = 'ENDED_BY_ADMIN' WHERE id = $1`, [lease.id]);
+    const [back] = await t.server.ds.query<Array<{ end_reason: string }>>('SELECT end_reason FROM seat_leases WHERE id = $1', [lease.id]);
+    expect(back.end_reason).toBe('ENDED_BY_ADMIN');
   });
 });

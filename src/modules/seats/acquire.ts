@@ -75,8 +75,9 @@ export async function acquireSeat(core: SeatCore, session: Session, input: Acqui
         return { ok: true, lease: kept, seatUsage: core.usageFrom(kept.organizationId, licenses, snap.taken, kept.kind, now) };
       }
 
-      // Which pools the decision may touch: the sources (memberships change only under this
-      // account's lock, which we hold) and the pool of a cloud session a takeover would end.
+      // Which pools the decision may touch: the sources and the pool of a cloud session a takeover
+      // would end. A membership blocked or removed meanwhile is safe: that change ends the
+      // member's seats under this account's lock, after this transaction.
       const { sources, blockedIn } = await core.sourcesOf(tx, account.id, input.organizationId ?? null);
       if (input.organizationId && !sources.some((s) => s.organizationId === input.organizationId)) {
         if (blockedIn.includes(input.organizationId)) throw new DomainError('MEMBERSHIP_BLOCKED', { field: ['input', 'organizationId'] });

@@ -84,6 +84,7 @@ export async function release(core: SeatCore, session: Session, leaseId: string,
     const now = locks.now;
     const lease = (await store.readLease(tx, found.id))!;
     if (lease.endedAt) return lease;
+    if (lease.kind === 'OFFLINE_BOUND') throw new DomainError('OFFLINE_BOUND_SEAT'); // bound meanwhile
     const reserved = lease.reservedUntil !== null && lease.reservedUntil > now;
     let reason: 'TIMED_OUT' | 'LOGGED_OUT' | 'CLOSED' | undefined;
     if (!isLive(lease, now)) reason = 'TIMED_OUT';

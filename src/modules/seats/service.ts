@@ -8,6 +8,7 @@ import { entitlement, entitlementOfLease, type EntitlementLoaders } from './enti
 import type { SeatLeaseEntity } from './entities';
 import { heartbeat, release, reserveOffline } from './lifecycle';
 import { bindOffline } from './offline-binding';
+import { licensesOverCapacity } from './ledger/store';
 import { sweepLapsed, type SweepResult } from './sweeper';
 import { activeLeasesOf, leaseById, leaseOf, myLeases, usageOf } from './usage';
 
@@ -23,8 +24,6 @@ export class SeatService {
   /** Shared with the wait-list, which decides under the same locks with the same figures. */
   readonly core: SeatCore;
   private waitlist: WaitlistFulfil = { fulfil: async () => undefined };
-  /** R4.8 as measured by the last sweep (the `tessera_licenses_over_capacity` gauge). */
-  licensesOverCapacity = 0;
 
   constructor(deps: SeatDeps) {
     this.core = new SeatCore(deps);
@@ -108,10 +107,17 @@ export class SeatService {
     return ended.length;
   }
 
-  /** The periodic sweep (R4.3) and the R4.8 gauge. */
+  /**
+   * R4.8 now, for the `tessera_licenses_over_capacity` gauge: read from the database when scraped,
+   * so that every instance answers the same figure whichever one ran the last sweep.
+   */
+  licensesOverCapacity(): Promise<number> {
+    return licensesOverCapacity(this.core.deps.ds.manager, this.core.now);
+  }
+
+  /** The periodic sweep (R4.3), which also logs an error whenever R4.8 does not hold. */
   async sweepLapsed(): Promise<number> {
     const result: SweepResult = await sweepLapsed(this.core);
-    this.licensesOverCapacity = result.licensesOverCapacity;
     if (result.licensesOverCapacity > 0) this.core.deps.logger.error({ licenses: result.licensesOverCapacity }, 'R4.8: licenses over their capacity');
     return result.ended;
   }

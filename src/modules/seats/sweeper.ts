@@ -5,13 +5,14 @@ import * as store from './ledger/store';
 /**
  * Housekeeping (R4.3, R4.8). Lapsed leases stopped counting when they lapsed; the sweeper only
  * records them as ended (TIMED_OUT, at their lapse) and tells subscribers. It works pool by pool
- * under the pools' locks like every other write, in small sorted batches so that it never holds
- * many pools at once. It also measures R4.8 in production: licenses carrying more live leases than
+ * under the pool's lock like every other write, one pool per transaction, so that it never holds
+ * one pool while it waits for another. It also measures R4.8 in production: licenses carrying more live leases than
  * their seats (a gauge that must stay 0).
  */
 
 const POOLS_PER_ROUND = 1_000;
-const POOLS_PER_TRANSACTION = 25;
+// One pool per transaction: the sweep never holds one pool's lock while waiting for another's.
+const POOLS_PER_TRANSACTION = 1;
 
 export interface SweepResult {
   ended: number;

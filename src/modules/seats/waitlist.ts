@@ -76,6 +76,9 @@ export class WaitlistService {
         platform: input.platform,
       });
     });
+    // A seat may have been freed (a release needs no pool lock) just as this entry went in, and
+    // that release's own promotion may have looked before it committed: look again now.
+    void this.promote(entry.poolAccountId);
     return { entry, position: await this.position(entry) };
   }
 

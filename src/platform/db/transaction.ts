@@ -43,11 +43,14 @@ export async function inTransaction<T>(ds: DataSource, logger: Logger, work: (tx
       const code = (err as { code?: string; driverError?: { code?: string } }).driverError?.code ?? (err as { code?: string }).code;
       const reason = code ? RETRYABLE.get(code) : undefined;
       if (!reason) throw err;
+      if (attempt >= MAX_ATTEMPTS) {
+        logger.error({ reason, attempts: attempt, err: (err as Error).message }, 'transaction failed after retries');
+        throw err;
+      }
       // Never silent: a deadlock is a bug in lock order (R4.8 says seat transactions never
       // deadlock), a serialization failure a sign of contention; both are logged and counted.
       retryObservers.get(ds)?.(reason);
       logger.warn({ reason, attempt, err: (err as Error).message }, 'transaction retried');
-      if (attempt >= MAX_ATTEMPTS) throw err;
     }
   }
 }

@@ -108,20 +108,24 @@ export class SeatLedger {
   }
 
   /**
-   * Ends the seats of an account (R4.11 logging out everywhere: offline-bound seats stay, R6.4;
-   * support and account deletion: `includeOfflineBound`), optionally only those on one license
-   * or one lease (R8: the broken-computer case).
+   * Ends the seats of an account (R4.11 logging out everywhere and a password reset:
+   * offline-bound seats stay, R6.4; support: `includeOfflineBound`), optionally only those on one
+   * license (R8: the broken-computer case).
    */
   async endAccountSeats(
     work: UnitOfWork,
     accountId: string,
     reason: ForeignEndReason,
-    options: { includeOfflineBound?: boolean; licenseId?: string; leaseId?: string } = {},
+    options: { includeOfflineBound?: boolean; licenseId?: string } = {},
   ): Promise<EndedLease[]> {
-    // Ending only frees seats: the account's lock suffices (and no acquire of it runs meanwhile).
     const mine = await lockAccounts(work.tx, this.deps.clock, [accountId]);
-    const where = { accountId, licenseId: options.licenseId, ids: options.leaseId ? [options.leaseId] : undefined };
-    const ended = await store.endLeases(mine, where, reason, options);
+    // Several rows at once: under their pools' locks too, so that this UPDATE never locks rows
+    // in another order than a pool's own multi-row writes (R4.10 packing, the sweeper) at the
+    // same moment. Under the account's lock no new lease of it can start: these are all the pools.
+    const pools = await store.poolsOfOpenLeases(work.tx, accountId);
+    if (pools.length === 0) return [];
+    const locks = await lockPools(mine, this.deps.clock, pools);
+    const ended = await store.endLeases(locks, { accountId, licenseId: options.licenseId }, reason, options);
     this.effects(work.afterCommit).ended(ended);
     return ended;
   }

@@ -19,10 +19,12 @@ import type { Clock } from '../../../platform/clock';
  * An advisory lock touches no row: it conflicts only with itself.
  *
  * Writes that can take or keep a seat (a new lease, a heartbeat near its lapse, a move, a
- * reservation, a wait-list hold) need the pool's lock. Writes that only free seats (ending leases)
- * need either the pool's lock or the lock of the account whose leases they end: freeing a seat
- * cannot break R4.8, and that account's own acquires still wait for it. Releasing, the hot path,
- * so never queues behind the pool's acquires.
+ * reservation, a wait-list hold) need the pool's lock. Ending leases needs either the pool's lock
+ * or the lock of the account whose leases end: freeing a seat cannot break R4.8, and that
+ * account's own acquires still wait for it. Releasing, the hot path, ends one row under the
+ * account's lock and so never queues behind the pool's acquires; endings of several rows take the
+ * pools' locks as well, so that two multi-row writes never lock lease rows in opposite orders.
+ * (A release racing R4.10's packing is equivalent to the release coming just after it.)
  *
  * Deadlock freedom among seat transactions comes from one order: a transaction takes its account
  * locks (once, sorted), then its pool locks (once, sorted by the lock key itself, so that two IDs

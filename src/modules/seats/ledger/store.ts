@@ -237,6 +237,12 @@ export async function waitingPosition(tx: EntityManager, entry: Pick<WaitlistEnt
   return row.n;
 }
 
+/** The pools in which an account has unended leases. */
+export async function poolsOfOpenLeases(tx: EntityManager, accountId: string): Promise<string[]> {
+  const rows = await tx.query<Row[]>('SELECT DISTINCT pool_account_id FROM seat_leases WHERE account_id = $1 AND ended_at IS NULL', [accountId]);
+  return rows.map((r) => r.pool_account_id as string);
+}
+
 /** Pools with leases that lapsed but are not recorded as ended yet (the sweeper's work). */
 export async function poolsWithLapsedLeases(tx: EntityManager, now: Date, limit: number): Promise<string[]> {
   const rows = await tx.query<Row[]>(
@@ -246,7 +252,7 @@ export async function poolsWithLapsedLeases(tx: EntityManager, now: Date, limit:
   return rows.map((r) => r.pool_account_id as string);
 }
 
-/** R4.8 as a figure: active licenses carrying more live leases than their seats. Must stay 0. */
+/** R4.8 as a figure: licenses carrying more live leases than their seats (owner devices counting half). Must stay 0. */
 export async function licensesOverCapacity(tx: EntityManager, now: Date): Promise<number> {
   const [row] = await tx.query<Array<{ n: number }>>(
     `SELECT count(*)::int AS n FROM licenses l
@@ -385,7 +391,7 @@ export async function reserveLease(locks: PoolLocks, lease: Pick<SeatLeaseEntity
 export async function bindLeaseOffline(locks: PoolLocks, lease: Pick<SeatLeaseEntity, 'id' | 'poolAccountId'>, nonce: string): Promise<void> {
   assertLocked(locks, lease.poolAccountId);
   await locks.tx.query(
-    "UPDATE seat_leases SET kind = 'OFFLINE_BOUND', offline_nonce = $2, offline_issued_at = $3, lapses_at = NULL WHERE id = $1 AND pool_account_id = $4",
+    "UPDATE seat_leases SET kind = 'OFFLINE_BOUND', offline_nonce = $2, offline_issued_at = $3, lapses_at = NULL WHERE id = $1 AND pool_account_id = $4 AND ended_at IS NULL",
     [lease.id, nonce, locks.now, lease.poolAccountId],
   );
 }
@@ -471,7 +477,7 @@ export async function holdSeatFor(
 ): Promise<void> {
   assertLocked(locks, entry.poolAccountId);
   await locks.tx.query(
-    `UPDATE waitlist_entries SET status = 'HOLDING', license_id = $2, hold_until = $3, updated_at = $4 WHERE id = $1 AND pool_account_id = $5`,
+    `UPDATE waitlist_entries SET status = 'HOLDING', license_id = $2, hold_until = $3, updated_at = $4 WHERE id = $1 AND pool_account_id = $5 AND status = 'WAITING'`,
     [entry.id, licenseId, holdUntil, locks.now, entry.poolAccountId],
   );
 }
