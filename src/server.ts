@@ -249,7 +249,7 @@ async function assemble(
     // depth factor of 1, not armor's default 1.5, because depth is capped on its own (maxDepth)
     // and nested fields are served by per-request loaders, so a deep field costs no more than a
     // shallow one. The contract's largest page (`members(first: 100)` with every field, about
-    // 2,100) passes; a refusal is a validation error that says what it is, not a "Syntax Error".
+    // 2,300) passes; a refusal is a validation error that says what it is, not a "Syntax Error".
     costLimit: {
       maxCost: MAX_COST,
       depthCostFactor: 1,
