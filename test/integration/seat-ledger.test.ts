@@ -14,6 +14,7 @@ import {
   type NewAccount,
 } from '../helpers/factories';
 import { metricValue, overlapsBeyondSeats } from '../helpers/lease-history';
+import { tokenFrom } from '../helpers/mail';
 import { startTestServer, type TestServer } from '../helpers/server';
 import { subscribe, wsClient } from '../helpers/ws';
 
@@ -293,6 +294,39 @@ describe('R4.6, R3.4 and R4.12 endings', () => {
       .filter((n: { action: string }) => n.action === 'SEAT_ENDED');
     expect(seatEnded).toEqual([{ action: 'SEAT_ENDED', actor: { userId: coAdmin.account.userId }, targetUserId: member.account.userId }]);
     expect((await acquire(t, member.token, 'member-pc')).errors).toEqual([]);
+  });
+
+  it('R1.7 R4.11 a password reset revokes every token, so every seat of the account ends as LOGGED_OUT', async () => {
+    const { organization } = await newOrganization(t, { seats: 2 });
+    const [member] = await membersOf(organization.inviteCode, 1);
+    const lease = (await acquire(t, member.token, 'pc')).lease!;
+    const asked = await t.gql('mutation($e: String!) { requestPasswordReset(email: $e) { ok } }', { e: member.email });
+    expect(asked.data?.requestPasswordReset.ok).toBe(true);
+    const mail = await t.mail.waitFor(member.email, (m) => m.text.includes('/reset-password?token='));
+    const reset = await t.gql('mutation($i: ResetPasswordInput!) { resetPassword(input: $i) { ok errors { code } } }', {
+      i: { token: tokenFrom(mail, '/reset-password'), newPassword: 'another long passphrase 42' },
+    });
+    expect(reset.data?.resetPassword).toEqual({ ok: true, errors: [] });
+    const [row] = await t.server.ds.query<Array<{ end_reason: string | null }>>('SELECT end_reason FROM seat_leases WHERE id = $1', [lease.id]);
+    expect(row.end_reason).toBe('LOGGED_OUT');
+  });
+
+  it('R4.6 R4.9 a Cloud seat cannot be reserved for offline use', async () => {
+    const { owner, organization } = await newOrganization(t, { seats: 1 });
+    const cloud = await issueLicense(t, { type: 'EDUCATIONAL', seats: 1, platforms: ['CLOUD'] });
+    expect((await redeem(t, owner.token, cloud.key)).errors).toEqual([]);
+    const [member] = await membersOf(organization.inviteCode, 1);
+    const lease = (await acquire(t, member.token, 'browser', { platform: 'CLOUD' })).lease!;
+    const r = await t.gql(
+      'mutation($i: ReserveOfflineInput!) { reserveOffline(input: $i) { lease { reservedUntil } errors { code reason } } }',
+      {
+        i: { leaseId: lease.id, days: 3 },
+      },
+      { token: member.token },
+    );
+    expect(r.data?.reserveOffline.errors).toEqual([{ code: 'OFFLINE_NOT_ALLOWED', reason: 'CLOUD' }]);
+    const [row] = await t.server.ds.query<Array<{ reserved_until: Date | null }>>('SELECT reserved_until FROM seat_leases WHERE id = $1', [lease.id]);
+    expect(row.reserved_until).toBeNull();
   });
 
   it('R3.4 a blocked member with no other source is told MEMBERSHIP_BLOCKED, also when naming the organization', async () => {

@@ -10,7 +10,7 @@ import type { TrialService } from '../trials/service';
 import { capacity, reconcile, seatsUsed, servingCandidates, type SeatKindName } from './allocation';
 import type { SeatLeaseEntity } from './entities';
 import type { SeatEffects, SeatLedger } from './ledger';
-import type { PoolLocks } from './ledger/locks';
+import { lockAccounts, lockPools, type PoolLocks } from './ledger/locks';
 import * as store from './ledger/store';
 
 /**
@@ -176,6 +176,17 @@ export class SeatCore {
     const moved = leases.some((l) => keep.get(l.id) !== undefined && keep.get(l.id) !== l.licenseId);
     if (moved) await this.reconcilePool(locks, poolAccountId, effects);
     return moved;
+  }
+
+  /**
+   * The caller's own lease under its account's lock and then its pool's, read again once both are
+   * held (an acquire may be counting it as lapsed, or a release ending it, at this very moment).
+   */
+  async lockedOwnLease(tx: EntityManager, accountId: string, leaseId: string): Promise<{ locks: PoolLocks; lease: SeatLeaseEntity }> {
+    const found = await this.ownLease(tx, accountId, leaseId);
+    const mine = await lockAccounts(tx, this.deps.clock, [accountId]);
+    const locks = await lockPools(mine, this.deps.clock, [found.poolAccountId]);
+    return { locks, lease: (await store.readLease(tx, found.id))! };
   }
 
   /** The caller's own lease, or NOT_FOUND (also for someone else's). */

@@ -4,7 +4,7 @@ import { DomainError } from '../../platform/errors';
 import { OrganizationEntity } from '../organizations/entities';
 import type { SeatCore } from './core';
 import { isLive, type SeatLeaseEntity } from './entities';
-import { lockAccounts, lockPools } from './ledger/locks';
+import { lockAccounts } from './ledger/locks';
 import * as store from './ledger/store';
 
 /**
@@ -40,12 +40,8 @@ export async function heartbeat(core: SeatCore, session: Session, leaseId: strin
   });
   if (fast) return fast;
   const outcome = await core.deps.ledger.run(async (tx, effects) => {
-    const found = await core.ownLease(tx, account.id, leaseId);
-    // The account's lock first (its release and acquires wait), then the pool's.
-    const mine = await lockAccounts(tx, core.deps.clock, [account.id]);
-    const locks = await lockPools(mine, core.deps.clock, [found.poolAccountId]);
+    const { locks, lease } = await core.lockedOwnLease(tx, account.id, leaseId);
     const now = locks.now;
-    const lease = (await store.readLease(tx, found.id))!;
     if (!lease.endedAt && !isLive(lease, now)) effects.ended(await store.endLeases(locks, { ids: [lease.id] }, 'TIMED_OUT'));
     else if (!lease.endedAt) {
       await core.reconcileIfOver(locks, lease, effects);
@@ -101,12 +97,8 @@ export async function release(core: SeatCore, session: Session, leaseId: string,
 export async function reserveOffline(core: SeatCore, session: Session, leaseId: string, days: number): Promise<SeatLeaseEntity> {
   const account = session.requireVerified();
   const outcome = await core.deps.ledger.run(async (tx, effects) => {
-    const found = await core.ownLease(tx, account.id, leaseId);
-    // Under the pool lock: an acquire may be counting this lease as lapsed at this very moment.
-    const mine = await lockAccounts(tx, core.deps.clock, [account.id]);
-    const locks = await lockPools(mine, core.deps.clock, [found.poolAccountId]);
+    const { locks, lease } = await core.lockedOwnLease(tx, account.id, leaseId);
     const now = locks.now;
-    const lease = (await store.readLease(tx, found.id))!;
     if (!isLive(lease, now)) {
       if (!lease.endedAt) effects.ended(await store.endLeases(locks, { ids: [lease.id] }, 'TIMED_OUT'));
       return (await store.readLease(tx, lease.id))!;
