@@ -7,6 +7,7 @@ import { SeatLeases1764700000000 } from './1764700000000-seat-leases';
 import { TrialsOffline1764800000000 } from './1764800000000-trials-offline';
 import { Waitlist1764900000000 } from './1764900000000-waitlist';
 import { SeatLedger1765000000000 } from './1765000000000-seat-ledger';
+import { MailOutbox1765100000000 } from './1765100000000-mail-outbox';
 
 /** Every migration, oldest first. A new migration is added here as well as in its own file. */
 export const migrations = [
@@ -19,4 +20,5 @@ export const migrations = [
   TrialsOffline1764800000000,
   Waitlist1764900000000,
   SeatLedger1765000000000,
+  MailOutbox1765100000000,
 ];

@@ -6,11 +6,13 @@ import { SeatLedger } from './modules/seats/ledger';
 import { AccountService } from './modules/accounts/service';
 import { runOfflineCommand } from './offline/cli';
 import { Clock } from './platform/clock';
-import { migrate, poolOf } from './platform/db/data-source';
+import { databaseUrlOf, migrate, poolOf } from './platform/db/data-source';
 import { RateLimits } from './platform/rate-limit';
 import { Events, LocalEventBus } from './platform/events';
 import { createLogger, type Logger } from './platform/logger';
-import { Mailer } from './platform/mail/mailer';
+import { Mailer, MailTransport } from './platform/mail/mailer';
+import { MailOutbox } from './platform/mail/outbox';
+import { resolveAppSecret } from './platform/app-secret';
 import { openDatabase, startServer } from './server';
 
 const USAGE = `Usage: npm run tessera -- <command>
@@ -60,9 +62,23 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 /** Opens the database for a one-off command, applies migrations, and always closes it again. */
 async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { accounts: AccountService }) => Promise<T>): Promise<T> {
   const { ds, embedded } = await openDatabase(config, logger);
-  const mailer = new Mailer({ smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail') }, logger);
+  // A one-off command queues mail in the outbox; the server's worker delivers it.
+  const transport = new MailTransport({ smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail') }, logger);
+  let outbox: MailOutbox | undefined;
   try {
     await migrate(ds, logger);
+    outbox = new MailOutbox({
+      databaseUrl: databaseUrlOf(ds),
+      appSecret: resolveAppSecret(config.appSecret, config.dataDir, logger),
+      transport,
+      logger,
+      domain: transport.domain,
+      work: false,
+      connectTimeoutMs: config.dbTimeouts.connectMs,
+      query: (sql, params) => ds.query(sql, params),
+    });
+    await outbox.start();
+    const mailer = new Mailer(outbox);
     const clock = new Clock(false);
     const events = new Events(new LocalEventBus());
     return await work({
@@ -78,8 +94,8 @@ async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { acc
       }),
     });
   } finally {
-    await mailer.drain();
-    mailer.close();
+    await outbox?.stop();
+    transport.close();
     await ds.destroy();
     await embedded?.stop();
   }

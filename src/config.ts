@@ -1,4 +1,5 @@
 import path from 'node:path';
+import type { DbTimeouts } from './platform/db/data-source';
 
 /** Every environment setting, parsed and validated once (api-contract.md, "Configuration"). */
 export interface Config {
@@ -29,6 +30,8 @@ export interface Config {
   dbPoolSize: number;
   /** Whether this instance runs the periodic jobs on timers (`JOBS=off`: only when asked). */
   runJobs: boolean;
+  /** How long the process waits for the database (connect, statement, lock, idle transaction). */
+  dbTimeouts: DbTimeouts;
 }
 
 export class ConfigError extends Error {}
@@ -119,5 +122,11 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
     dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 4, 500), // migrations and job rounds need two at once
     runJobs: (env.JOBS ?? 'on').trim().toLowerCase() !== 'off',
+    dbTimeouts: {
+      connectMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
+      statementMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 15_000, 100, 3_600_000),
+      lockMs: int(env, 'DB_LOCK_TIMEOUT_MS', 5_000, 100, 3_600_000),
+      idleInTransactionMs: int(env, 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60_000, 1_000, 3_600_000),
+    },
   };
 }

@@ -30,15 +30,16 @@ import { Session } from './platform/auth/session';
 import { Clock } from './platform/clock';
 import type { Context } from './platform/context';
 import { keyedHash, safeEqual } from './platform/crypto';
-import { createDataSource, migrate, pendingMigrations, poolOf } from './platform/db/data-source';
+import { createDataSource, databaseUrlOf, migrate, pendingMigrations, poolOf } from './platform/db/data-source';
 import { observeRetries } from './platform/db/transaction';
 import { ensureEmbeddedPostgres, freePort, type EmbeddedPostgres } from './platform/db/embedded';
 import { rootFields, Metrics } from './platform/metrics';
-import { wrapResolvers } from './platform/graphql/wrap';
+import { internalError, wrapResolvers } from './platform/graphql/wrap';
 import { negotiateLanguage } from './platform/i18n';
 import { JOB_LOCKS, Jobs } from './platform/jobs';
 import { createLogger, type Logger } from './platform/logger';
-import { Mailer } from './platform/mail/mailer';
+import { Mailer, MailTransport } from './platform/mail/mailer';
+import { MailOutbox } from './platform/mail/outbox';
 import { RATE_LIMIT_TABLE, RateLimits } from './platform/rate-limit';
 import { Events, LocalEventBus, RedisEventBus, type EventBus } from './platform/events';
 import { projectRoot } from './platform/paths';
@@ -46,6 +47,22 @@ import { createLoaders, createServices, type Services } from './services';
 import type { Resolvers } from './generated/graphql';
 
 const MAX_TOKENS = 2000;
+
+/** `/readyz` says 503 when the database has not answered within this long. */
+const READY_DB_MS = 2_000;
+
+/** `work()`, or a rejection once `ms` have passed without its answer. */
+async function within<T>(ms: number, work: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export interface RunningServer {
   url: string;
@@ -124,7 +141,7 @@ export async function openDatabase(config: Config, logger: Logger): Promise<{ ds
     embedded = await ensureEmbeddedPostgres(config.dataDir, logger);
     url = embedded.url;
   }
-  const ds = createDataSource(url, config.dbPoolSize);
+  const ds = createDataSource(url, config.dbPoolSize, config.dbTimeouts);
   try {
     await ds.initialize();
   } catch (err) {
@@ -166,10 +183,24 @@ async function assemble(
   const clock = new Clock(config.testClock);
   if (config.testClock) logger.warn("TEST_CLOCK=1: advanceTestClock can move this server's time");
   // In production the links in mail files are not logged: they are live credentials.
-  const mailer = new Mailer(
+  const transport = new MailTransport(
     { smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail'), logLinks: !config.production },
     logger,
   );
+  undo.push(async () => transport.close());
+  const outbox = new MailOutbox({
+    databaseUrl: databaseUrlOf(ds),
+    appSecret,
+    transport,
+    logger,
+    domain: transport.domain,
+    work: true,
+    connectTimeoutMs: config.dbTimeouts.connectMs,
+    query: (sql, params) => ds.query(sql, params),
+  });
+  await outbox.start();
+  undo.push(() => outbox.stop());
+  const mailer = new Mailer(outbox);
   if (config.production && !config.smtpUrl) logger.warn('NODE_ENV=production without SMTP_URL: mail is only written to DATA_DIR/mail');
   const rateLimits = new RateLimits(poolOf(ds), config.rateLimitFactor);
   let bus: EventBus;
@@ -182,10 +213,22 @@ async function assemble(
   const events = new Events(bus);
   undo.push(() => events.close());
   const services = createServices({ config, ds, clock, mailer, logger, rateLimits, appSecret, events });
-  const metrics = new Metrics(
-    () => poolOf(ds),
-    () => services.seats.licensesOverCapacity(),
-  );
+  const metrics = new Metrics({
+    pool: () => poolOf(ds),
+    licensesOverCapacity: () => services.seats.licensesOverCapacity(),
+    outbox: () => outbox.stats(),
+  });
+  outbox.onDelivered = async (mail) => {
+    metrics.mailDelivered.inc({ kind: mail.kind });
+    if (mail.reminder) {
+      await ds.query('UPDATE license_reminders SET delivered_at = $3 WHERE license_id = $1 AND days_before = $2', [
+        mail.reminder.licenseId,
+        mail.reminder.daysBefore,
+        clock.now(),
+      ]);
+    }
+  };
+  outbox.onFailedAttempt = (mail) => metrics.mailAttemptsFailed.inc({ kind: mail.kind });
   observeRetries(ds, (reason) => metrics.dbRetries.inc({ reason }));
   const jobs = new Jobs(ds, logger, config.runJobs);
   undo.push(() => jobs.stop());
@@ -215,16 +258,25 @@ async function assemble(
 
   async function contextFor(authorization: string | undefined, acceptLanguage: string | undefined, ip: string | undefined): Promise<Context> {
     let session = Session.anonymous;
+    const requestLang = negotiateLanguage(acceptLanguage);
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (match) {
       const raw = match[1];
       if (config.shopApiToken && safeEqual(raw, config.shopApiToken)) session = new Session({ kind: 'shop' });
       else {
-        const found = await services.accounts.authenticate(raw);
+        let found: Awaited<ReturnType<typeof services.accounts.authenticate>>;
+        try {
+          found = await services.accounts.authenticate(raw);
+        } catch (err) {
+          // Outside any resolver: said the same way (generic, localized), and 503 when the database is away.
+          const error = internalError(err, logger, requestLang ?? 'EN');
+          throw new GraphQLError(error.message, {
+            extensions: { ...error.extensions, http: { status: error.extensions.reason === 'DATABASE_UNAVAILABLE' ? 503 : 500 } },
+          });
+        }
         if (found) session = new Session({ kind: 'account', account: found.account, tokenId: found.token.id, client: found.token.client });
       }
     }
-    const requestLang = negotiateLanguage(acceptLanguage);
     return {
       session,
       bearer: match?.[1],
@@ -336,13 +388,19 @@ async function assemble(
   app.get('/healthz', (_req, res) => {
     res.status(200).json({ status: 'ok' });
   });
+  // Ready means the database answers within READY_DB_MS: a load balancer asking while the database
+  // is frozen or unreachable hears 503 at once rather than waiting with every other request.
   app.get('/readyz', async (_req, res) => {
     if (!ready || stopping) return void res.status(503).json({ status: stopping ? 'stopping' : 'starting' });
     try {
-      await ds.query('SELECT 1');
-      if (await pendingMigrations(ds)) return void res.status(503).json({ status: 'migrations pending' });
+      const pending = await within(READY_DB_MS, async () => {
+        await ds.query('SELECT 1');
+        return pendingMigrations(ds);
+      });
+      if (pending) return void res.status(503).json({ status: 'migrations pending' });
       res.status(200).json({ status: 'ready' });
-    } catch {
+    } catch (err) {
+      logger.warn({ err }, 'readiness check: the database did not answer');
       res.status(503).json({ status: 'database unavailable' });
     }
   });
@@ -409,6 +467,7 @@ async function assemble(
         httpServer.closeAllConnections();
         for (const client of wsServer.clients) client.terminate();
         return (async () => {
+          await outbox.stop().catch(() => undefined);
           await ds.destroy().catch(() => undefined);
           await embedded?.stop();
         })();
@@ -420,8 +479,8 @@ async function assemble(
         logger.debug('HTTP and WebSocket connections closed');
         await jobs.stop();
         await events.close();
-        await mailer.drain();
-        mailer.close();
+        await outbox.stop(); // a delivery under way finishes; queued mail stays for the next start
+        transport.close();
         logger.debug('jobs and mail finished');
         await ds.destroy();
         await embedded?.stop();

@@ -2,6 +2,7 @@ import type { ApolloServerPlugin } from '@apollo/server';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Kind, OperationDefinitionNode } from 'graphql';
 import type { Context } from './context';
+import type { OutboxStats } from './mail/outbox';
 
 /** Prometheus metrics of one server instance (its own registry, so that tests can run several). */
 export class Metrics {
@@ -33,10 +34,31 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(
-    pool: () => { totalCount: number; idleCount: number; waitingCount: number } | undefined,
-    licensesOverCapacity: () => Promise<number> = () => Promise.resolve(0),
-  ) {
+  readonly mailDelivered = new Counter({
+    name: 'tessera_outbox_delivered_total',
+    help: 'Mails the SMTP server accepted from the outbox, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly mailAttemptsFailed = new Counter({
+    name: 'tessera_outbox_delivery_failures_total',
+    help: 'Delivery attempts that failed and will be retried (or, after the last retry, left failed), by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly jobRounds = new Counter({
+    name: 'tessera_job_rounds_total',
+    help: 'Rounds of the periodic jobs this instance ran, by job and outcome',
+    labelNames: ['job', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(sources: {
+    pool: () => { totalCount: number; idleCount: number; waitingCount: number } | undefined;
+    licensesOverCapacity?: () => Promise<number>;
+    outbox?: () => Promise<OutboxStats>;
+  }) {
+    const { pool, licensesOverCapacity = () => Promise.resolve(0), outbox } = sources;
     collectDefaultMetrics({ register: this.registry, prefix: 'tessera_' });
     const registry = this.registry;
     new Gauge({
@@ -59,6 +81,30 @@ export class Metrics {
         this.set(await licensesOverCapacity());
       },
     });
+    if (outbox) {
+      // One read per scrape for both gauges (the scrape collects them one after the other).
+      let pending: Promise<OutboxStats> | undefined;
+      const read = () => (pending ??= outbox().finally(() => setImmediate(() => (pending = undefined))));
+      new Gauge({
+        name: 'tessera_outbox_messages',
+        help: 'Mails in the outbox by state: queued (waiting, due for a retry or being sent) and failed (every retry used up)',
+        labelNames: ['state'] as const,
+        registers: [registry],
+        async collect() {
+          const stats = await read();
+          this.set({ state: 'queued' }, stats.queued);
+          this.set({ state: 'failed' }, stats.failed);
+        },
+      });
+      new Gauge({
+        name: 'tessera_outbox_oldest_queued_seconds',
+        help: 'Age of the oldest mail still queued (alert when it grows: SMTP is refusing or unreachable)',
+        registers: [registry],
+        async collect() {
+          this.set((await read()).oldestQueuedSeconds);
+        },
+      });
+    }
     for (const reason of ['deadlock', 'serialization_failure'] as const) this.dbRetries.inc({ reason }, 0);
   }
 

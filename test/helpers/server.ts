@@ -43,8 +43,8 @@ function withDatabase(url: string, database: string): string {
 }
 
 /** Creates an empty database for one test file on the run's PostgreSQL server. */
-export async function createTestDatabase(): Promise<string> {
-  const admin = process.env.TESSERA_TEST_ADMIN_URL;
+export async function createTestDatabase(adminUrl?: string): Promise<string> {
+  const admin = adminUrl ?? process.env.TESSERA_TEST_ADMIN_URL;
   if (!admin) throw new Error('TESSERA_TEST_ADMIN_URL is not set: run the tests through jest (globalSetup)');
   const name = `tessera_t_${randomBytes(6).toString('hex')}`;
   const client = new Client({ connectionString: admin });
@@ -57,8 +57,8 @@ export async function createTestDatabase(): Promise<string> {
   return withDatabase(admin, name);
 }
 
-export async function dropTestDatabase(url: string): Promise<void> {
-  const admin = process.env.TESSERA_TEST_ADMIN_URL!;
+export async function dropTestDatabase(url: string, adminUrl?: string): Promise<void> {
+  const admin = adminUrl ?? process.env.TESSERA_TEST_ADMIN_URL!;
   const name = new URL(url).pathname.slice(1);
   const client = new Client({ connectionString: admin });
   await client.connect();
@@ -73,9 +73,16 @@ export async function dropTestDatabase(url: string): Promise<void> {
  * A real server (HTTP, GraphQL, its own database, a real SMTP server catching its mail, a test
  * clock) on a free port. `env` overrides configuration as the environment would.
  */
-export async function startTestServer(env: Record<string, string> = {}, options: { logLines?: string[] } = {}): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  options: {
+    logLines?: string[];
+    /** Another PostgreSQL server to make the test database on (fault tests freeze their own). */
+    adminUrl?: string;
+  } = {},
+): Promise<TestServer> {
   const mail = await new MailCatcher().start();
-  const databaseUrl = await createTestDatabase();
+  const databaseUrl = await createTestDatabase(options.adminUrl);
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-test-data-'));
   const config: Config = loadConfig({
     PORT: '0',
@@ -119,7 +126,7 @@ export async function startTestServer(env: Record<string, string> = {}, options:
     async stop() {
       await server.stop();
       await mail.stop();
-      await dropTestDatabase(databaseUrl);
+      await dropTestDatabase(databaseUrl, options.adminUrl);
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };

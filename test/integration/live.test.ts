@@ -246,6 +246,8 @@ describe('R7.2 across two instances through Redis', () => {
         PATH: process.env.PATH,
         DATABASE_URL: t.databaseUrl,
         REDIS_URL: redisUrl,
+        // Every instance delivers the shared outbox's mail: all of them need the same SMTP server.
+        SMTP_URL: t.mail.url,
         PORT: String(port),
         DATA_DIR: dataDir,
         APP_SECRET: 'test-secret-test-secret-test-secret-0123',

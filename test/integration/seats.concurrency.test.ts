@@ -231,6 +231,8 @@ async function startChild(databaseUrl: string): Promise<Child> {
     PORT: String(port),
     DATA_DIR: dataDir,
     APP_SECRET,
+    // Every instance delivers the shared outbox's mail: all of them need the same SMTP server.
+    SMTP_URL: t.mail.url,
     RATE_LIMIT_FACTOR: '1000',
     TEST_CLOCK: '1',
     LOG_LEVEL: 'warn',

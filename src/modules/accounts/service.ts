@@ -7,6 +7,7 @@ import type { ServiceDeps } from '../../platform/deps';
 import { addMs, DAY, HOUR } from '../../platform/clock';
 import { newPublicId, newSecretToken, sha256 } from '../../platform/crypto';
 import { inTransaction, isUniqueViolation, retryOnUniqueRandom } from '../../platform/db/transaction';
+import type { Tx } from '../../platform/db/data-source';
 import { DomainError } from '../../platform/errors';
 import { checkEmail, checkText, hasControlCharacters } from '../../platform/validation';
 import type { Lang } from '../../platform/i18n';
@@ -110,7 +111,7 @@ export class AccountService {
           await tx.insert(AccountEntity, account);
           const link = await this.newEmailToken(tx, account.id, 'VERIFY_EMAIL', VERIFY_LINK_MS);
           const token = await this.issueToken(tx, account.id, 'WEB');
-          afterCommit(() => this.sendVerification(account, link));
+          await this.sendVerification(tx, account, link);
           return { token, account };
         }),
       );
@@ -153,14 +154,15 @@ export class AccountService {
       const account = await tx.findOneByOrFail(AccountEntity, { id: caller.id });
       if (account.emailVerifiedAt) return;
       const link = await this.newEmailToken(tx, account.id, 'VERIFY_EMAIL', VERIFY_LINK_MS);
-      afterCommit(() => this.sendVerification(account, link));
+      await this.sendVerification(tx, account, link);
     });
   }
 
-  private sendVerification(account: AccountEntity, token: string): void {
+  /** Queues the verification mail in `tx` (the outbox sends it once `tx` has committed). */
+  private async sendVerification(tx: Tx, account: AccountEntity, token: string): Promise<void> {
     const url = `${this.deps.publicUrl}/verify-email?token=${encodeURIComponent(token)}`;
     const mail = verificationMail(account.language, account.name ?? '', url);
-    this.deps.mailer.send({ to: account.email!, ...mail, kind: 'verify-email', link: url });
+    await this.deps.mailer.send(tx, { to: account.email!, ...mail, kind: 'verify-email', link: url });
   }
 
   // ---------------------------------------------------------------- login and tokens
@@ -373,11 +375,9 @@ export class AccountService {
         return;
       }
       const link = await this.newEmailToken(tx, account.id, 'RESET_PASSWORD', RESET_LINK_MS);
-      afterCommit(() => {
-        const url = `${this.deps.publicUrl}/reset-password?token=${encodeURIComponent(link)}`;
-        const mail = passwordResetMail(account.language, account.name ?? '', url);
-        this.deps.mailer.send({ to: account.email!, ...mail, kind: 'reset-password', link: url });
-      });
+      const url = `${this.deps.publicUrl}/reset-password?token=${encodeURIComponent(link)}`;
+      const mail = passwordResetMail(account.language, account.name ?? '', url);
+      await this.deps.mailer.send(tx, { to: account.email!, ...mail, kind: 'reset-password', link: url });
     });
     const rest = RESET_REQUEST_FLOOR_MS - (performance.now() - started);
     if (rest > 0) await new Promise((r) => setTimeout(r, rest));

@@ -142,18 +142,18 @@ export class LicenseService {
       await tx.insert(LicenseEntity, license);
       if (owner) await this.bind(tx, license, owner, ['input', 'redeemForUserId']);
       if (owner) afterCommit(() => this.deps.events.poolChanged(owner.id));
-      afterCommit(() => {
-        const mail = licenseIssuedMail(license.language, {
-          key: license.key,
-          licenseId: license.licenseId,
-          type: license.type,
-          seats: license.seats,
-          expiresAt: license.expiresAt,
-          redeemed: owner !== null,
-          portalUrl: this.deps.publicUrl,
-        });
-        this.deps.mailer.send({ to: license.purchaserEmail!, ...mail, kind: 'license-issued' });
+      // In the same transaction: the license email (the key's only carrier for a buyer without
+      // an account) exists exactly when the license does.
+      const mail = licenseIssuedMail(license.language, {
+        key: license.key,
+        licenseId: license.licenseId,
+        type: license.type,
+        seats: license.seats,
+        expiresAt: license.expiresAt,
+        redeemed: owner !== null,
+        portalUrl: this.deps.publicUrl,
       });
+      await this.deps.mailer.send(tx, { to: license.purchaserEmail!, ...mail, kind: 'license-issued' });
       return license;
     });
   }
@@ -359,7 +359,8 @@ export class LicenseService {
   /**
    * Emails owners 30, 7 and 1 days before a license ends, once each, in their language. Each
    * reminder is recorded (primary key license + days) in the same transaction that decides to send
-   * it, and the mail goes out after commit; the jobs runner holds an advisory lock per round.
+   * it and queues the mail in the outbox; `delivered_at` records when the SMTP server took it. The
+   * jobs runner holds an advisory lock per round.
    */
   async sendExpiryReminders(): Promise<number> {
     const now = this.now;
@@ -377,7 +378,7 @@ export class LicenseService {
     for (const row of rows) {
       const days = dueReminder(row.expires_at, now, row.sent);
       if (days === undefined) continue;
-      const did = await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
+      const did = await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
         const inserted = await tx.query<Array<{ days_before: number }>>(
           `INSERT INTO license_reminders (license_id, days_before, sent_at)
            SELECT $1, d, $3 FROM unnest($2::int[]) AS d
@@ -388,15 +389,14 @@ export class LicenseService {
         if (!inserted.some((r) => r.days_before === days)) return false;
         const owner = await tx.findOneBy(AccountEntity, { id: row.owner_account_id });
         if (!owner?.email) return false;
-        afterCommit(() => {
-          const mail = licenseExpiryMail(owner.language, owner.name ?? '', {
-            licenseId: row.license_id,
-            expiresAt: row.expires_at,
-            daysBefore: days,
-            portalUrl: this.deps.publicUrl,
-          });
-          this.deps.mailer.send({ to: owner.email!, ...mail, kind: `license-expiry-${days}d` });
+        const mail = licenseExpiryMail(owner.language, owner.name ?? '', {
+          licenseId: row.license_id,
+          expiresAt: row.expires_at,
+          daysBefore: days,
+          portalUrl: this.deps.publicUrl,
         });
+        // Queued with the record that decides it; `delivered_at` is set once the SMTP server took it.
+        await this.deps.mailer.send(tx, { to: owner.email, ...mail, kind: `license-expiry-${days}d` }, { reminder: { licenseId: row.id, daysBefore: days } });
         return true;
       });
       if (did) sent++;

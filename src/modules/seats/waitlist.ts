@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import type { Tx } from '../../platform/db/data-source';
 import type { Session } from '../../platform/auth/session';
 import { addMs, MINUTE, type Clock } from '../../platform/clock';
 import { AccessError, DomainError } from '../../platform/errors';
@@ -143,9 +144,10 @@ export class WaitlistService {
           taken.set(license.id, [...(taken.get(license.id) ?? []), { kind: 'MEMBER' }]);
           promoted.push(entry);
         }
+        for (const e of promoted) await this.mailHolder(tx, e);
         afterCommit(() => {
           for (const r of expiredRows) this.deps.events.bus.publish(waitlistChannel(r.account_id), 'changed');
-          for (const e of promoted) this.tellHolder(e);
+          for (const e of promoted) this.deps.events.bus.publish(waitlistChannel(e.accountId), 'changed');
           if (promoted.length > 0 || expiredRows.length > 0) this.deps.events.poolChanged(poolAccountId);
         });
         return promoted.length;
@@ -169,14 +171,13 @@ export class WaitlistService {
     await store.closeWaitlistEntries(locks, { organizationId, accountId }, 'FULFILLED');
   }
 
-  private tellHolder(entry: WaitlistEntryEntity): void {
-    this.deps.events.bus.publish(waitlistChannel(entry.accountId), 'changed');
-    void (async () => {
-      const account = await this.deps.ds.getRepository(AccountEntity).findOneBy({ id: entry.accountId });
-      const org = await this.deps.ds.getRepository(OrganizationEntity).findOneBy({ id: entry.organizationId });
-      if (!account?.email || !org || !entry.holdUntil) return;
-      const mail = waitlistHoldMail(account.language, account.name ?? '', { organization: org.name, until: entry.holdUntil });
-      this.deps.mailer.send({ to: account.email, ...mail, kind: 'waitlist-hold' });
-    })().catch((err: unknown) => this.deps.logger.error({ err }, 'wait-list mail failed'));
+  /** Queues the holder's "a seat is held for you" mail in the promoting transaction. */
+  private async mailHolder(tx: Tx, entry: WaitlistEntryEntity): Promise<void> {
+    const account = await tx.findOneBy(AccountEntity, { id: entry.accountId });
+    const org = await tx.findOneBy(OrganizationEntity, { id: entry.organizationId });
+    if (!account?.email || !org || !entry.holdUntil) return;
+    const mail = waitlistHoldMail(account.language, account.name ?? '', { organization: org.name, until: entry.holdUntil });
+    await this.deps.mailer.send(tx, { to: account.email, ...mail, kind: 'waitlist-hold' });
   }
+
 }

@@ -2,6 +2,7 @@ import { GraphQLError } from 'graphql';
 import type { Context } from '../context';
 import { AccessError, DomainError, graphQLErrorFor } from '../errors';
 import { accessMessage, userErrorMessage, type Lang } from '../i18n';
+import { isDatabaseUnavailable } from '../db/errors';
 
 /** Turns any error thrown by a resolver into the GraphQL error the contract describes, in the caller's language. */
 export function toGraphQLError(err: unknown, ctx: Context | undefined): GraphQLError {
@@ -14,8 +15,22 @@ export function toGraphQLError(err: unknown, ctx: Context | undefined): GraphQLE
       extensions: { code: err.code, ...(err.options.reason ? { reason: err.options.reason } : {}) },
     });
   }
-  ctx?.logger.error({ err }, 'unexpected error in a resolver');
-  return new GraphQLError(accessMessage(lang, 'INTERNAL_SERVER_ERROR'), { extensions: { code: 'INTERNAL_SERVER_ERROR' } });
+  return internalError(err, ctx?.logger, lang);
+}
+
+/**
+ * What the client learns of an unexpected failure: a generic message in its language, never the
+ * driver's text (it would name hosts and ports). The log keeps the cause; a database that could not
+ * be reached or did not answer in time is told apart (`reason: DATABASE_UNAVAILABLE`) so that
+ * clients and operators know that trying again later is the answer.
+ */
+export function internalError(err: unknown, logger: Context['logger'] | undefined, lang: Lang): GraphQLError {
+  const unavailable = isDatabaseUnavailable(err);
+  if (unavailable) logger?.warn({ err }, 'the database is unavailable');
+  else logger?.error({ err }, 'unexpected error in a resolver');
+  return new GraphQLError(accessMessage(lang, 'INTERNAL_SERVER_ERROR'), {
+    extensions: { code: 'INTERNAL_SERVER_ERROR', ...(unavailable ? { reason: 'DATABASE_UNAVAILABLE' } : {}) },
+  });
 }
 
 type AnyFn = (...args: unknown[]) => unknown;

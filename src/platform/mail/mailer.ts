@@ -2,7 +2,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import nodemailer, { type Transporter } from 'nodemailer';
+import type { EntityManager } from 'typeorm';
 import type { Logger } from '../logger';
+import type { MailOutbox, QueuedMail } from './outbox';
 
 export interface MailMessage {
   to: string;
@@ -16,20 +18,37 @@ export interface MailMessage {
 }
 
 /**
- * Outgoing mail. With SMTP_URL, nodemailer's SMTP transport; otherwise each message is written as an
- * `.eml` file under DATA_DIR/mail/ and its link is logged, so that a developer can follow it.
- * `send` is called after commit; failures are retried with backoff and then logged.
+ * What services send mail through: `send(tx, message)` queues it in the durable outbox inside the
+ * caller's transaction (see outbox.ts); the outbox's worker delivers it through a `MailTransport`.
  */
 export class Mailer {
+  constructor(readonly outbox: MailOutbox) {}
+
+  async send(tx: EntityManager, message: MailMessage, extra: Pick<QueuedMail, 'reminder'> = {}): Promise<void> {
+    await this.outbox.send(tx, message, extra);
+  }
+
+  /** Waits until every mail due now has been delivered (or has failed and waits for its retry). */
+  drain(): Promise<void> {
+    return this.outbox.drain();
+  }
+}
+
+/**
+ * Delivery of one message, once: with SMTP_URL, nodemailer's SMTP transport; otherwise the message
+ * is written as an `.eml` file under DATA_DIR/mail/ and its link is logged, so that a developer can
+ * follow it. A failure is thrown: the outbox retries it.
+ */
+export class MailTransport {
   private readonly transport: Transporter;
-  private readonly pending = new Set<Promise<void>>();
 
   constructor(
     private readonly options: { smtpUrl?: string; from: string; mailDir: string; logLinks?: boolean },
     private readonly logger: Logger,
   ) {
     this.transport = options.smtpUrl
-      ? nodemailer.createTransport(options.smtpUrl)
+      ? // Bounded waits: a hung SMTP server fails the attempt (the outbox retries it) rather than holding it.
+        nodemailer.createTransport({ url: options.smtpUrl, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 })
       : nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'unix' });
   }
 
@@ -37,47 +56,34 @@ export class Mailer {
     return !this.options.smtpUrl;
   }
 
-  /** Starts delivery and returns at once; `drain()` waits for everything started. */
-  send(message: MailMessage): void {
-    const p = this.deliver(message).finally(() => this.pending.delete(p));
-    this.pending.add(p);
+  /** The domain of MAIL_FROM, for Message-IDs. */
+  get domain(): string {
+    return /@([^>\s]+)>?\s*$/.exec(this.options.from)?.[1] ?? 'localhost';
   }
 
-  async drain(): Promise<void> {
-    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  async deliver(message: QueuedMail): Promise<void> {
+    const info = await this.transport.sendMail({
+      from: this.options.from,
+      to: message.to,
+      subject: message.subject,
+      text: message.text,
+      html: message.html,
+      messageId: message.messageId,
+    });
+    if (this.toFiles) {
+      await fs.mkdir(this.options.mailDir, { recursive: true });
+      const file = path.join(
+        this.options.mailDir,
+        `${new Date().toISOString().replace(/[:.]/g, '-')}-${message.kind}-${randomBytes(3).toString('hex')}.eml`,
+      );
+      await fs.writeFile(file, (info as unknown as { message: Buffer }).message, { mode: 0o600 });
+      this.logger.info({ kind: message.kind, file, link: this.options.logLinks === false ? undefined : message.link }, 'mail written to file (no SMTP_URL set)');
+    } else {
+      this.logger.info({ kind: message.kind, messageId: message.messageId }, 'mail sent');
+    }
   }
 
   close(): void {
     this.transport.close();
-  }
-
-  private async deliver(message: MailMessage): Promise<void> {
-    const envelope = { from: this.options.from, to: message.to, subject: message.subject, text: message.text, html: message.html };
-    for (let attempt = 1; attempt <= 4; attempt++) {
-      try {
-        const info = await this.transport.sendMail(envelope);
-        if (this.toFiles) {
-          await fs.mkdir(this.options.mailDir, { recursive: true });
-          const file = path.join(
-            this.options.mailDir,
-            `${new Date().toISOString().replace(/[:.]/g, '-')}-${message.kind}-${randomBytes(3).toString('hex')}.eml`,
-          );
-          await fs.writeFile(file, (info as unknown as { message: Buffer }).message, { mode: 0o600 });
-          this.logger.info(
-            { kind: message.kind, file, link: this.options.logLinks === false ? undefined : message.link },
-            'mail written to file (no SMTP_URL set)',
-          );
-        } else {
-          this.logger.info({ kind: message.kind }, 'mail sent');
-        }
-        return;
-      } catch (err) {
-        if (attempt === 4) {
-          this.logger.error({ err, kind: message.kind }, 'mail could not be delivered');
-          return;
-        }
-        await new Promise((r) => setTimeout(r, 250 * 2 ** attempt));
-      }
-    }
   }
 }

@@ -1,0 +1,209 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
+import type { PgBoss as PgBossInstance } from 'pg-boss' with { 'resolution-mode': 'import' };
+import type { EntityManager } from 'typeorm';
+import type { Logger } from '../logger';
+import type { MailMessage, MailTransport } from './mailer';
+
+// pg-boss is an ES module; Node 20.19+ loads it with require() (tests: jest.config.js transforms it).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { PgBoss } = require('pg-boss') as { PgBoss: typeof PgBossInstance };
+
+/** The queue of outgoing mail (pg-boss, in its own schema `OUTBOX_SCHEMA`). */
+export const MAIL_QUEUE = 'mail';
+export const OUTBOX_SCHEMA = 'tessera_outbox';
+
+/**
+ * Retries with exponential backoff for about eleven hours: 5 s, 10 s, 20 s … capped at an hour
+ * (pg-boss: retryDelay · 2^n with jitter, at most retryDelayMax), 20 retries in all. A job whose
+ * worker died (kill -9, power loss) stops sending heartbeats and is retried by the next supervise
+ * pass of any instance, within about half a minute.
+ */
+const QUEUE_OPTIONS = {
+  retryLimit: 20,
+  retryDelay: 5,
+  retryBackoff: true,
+  retryDelayMax: 3600,
+  heartbeatSeconds: 10,
+  expireInSeconds: 120,
+  // Never-started jobs wait up to a week (an SMTP outage of days); delivered ones are kept a day.
+  retentionSeconds: 7 * 86400,
+  deleteAfterSeconds: 86400,
+  notify: true,
+};
+
+/** What a queued job carries: the message sealed (it holds live links and license keys), and its Message-ID. */
+interface MailJob {
+  sealed: string;
+}
+
+/** A message as the worker delivers it. */
+export interface QueuedMail extends MailMessage {
+  messageId: string;
+  /** A reminder to record as delivered (license_reminders), once the SMTP server has taken the message. */
+  reminder?: { licenseId: string; daysBefore: number };
+}
+
+export interface OutboxStats {
+  queued: number;
+  failed: number;
+  oldestQueuedSeconds: number;
+}
+
+/**
+ * The durable outbox for mail (architecture.md, "After commit: the outbox"). `send(tx, message)`
+ * writes the message as a pg-boss job inside the caller's transaction, so that it exists exactly
+ * when the change that caused it has committed; a worker on every instance delivers it, retrying
+ * with backoff, and a killed worker's job is taken over by another. Each message carries a stable
+ * `Message-ID` (the job's ID), so a retry after an unknown outcome (the SMTP server took the mail,
+ * the process died before recording it) is recognizable as the same message.
+ *
+ * The message is sealed with a key derived from APP_SECRET: the outbox table holds verification and
+ * reset links and license keys, and a database dump must not hand them out.
+ */
+export class MailOutbox {
+  private boss: PgBossInstance | undefined;
+  private readonly key: Buffer;
+  /** Called after a delivery the SMTP server accepted (the server counts and records reminders). */
+  onDelivered: (mail: QueuedMail) => Promise<void> = async () => undefined;
+  /** Called after a failed attempt (metrics). */
+  onFailedAttempt: (mail: QueuedMail) => void = () => undefined;
+
+  constructor(
+    private readonly options: {
+      databaseUrl: string;
+      appSecret: string;
+      transport: MailTransport;
+      logger: Logger;
+      /** Domain of generated Message-IDs (MAIL_FROM's). */
+      domain: string;
+      /** Whether this process delivers (the server) or only enqueues (a one-off command). */
+      work: boolean;
+      connectTimeoutMs: number;
+      /** Reads for stats and drain, through the server's own pool. */
+      query: (sql: string, params: unknown[]) => Promise<Array<Record<string, unknown>>>;
+    },
+  ) {
+    this.key = Buffer.from(hkdfSync('sha256', options.appSecret, 'tessera-outbox', 'mail payload v1', 32));
+  }
+
+  async start(): Promise<void> {
+    const { logger } = this.options;
+    const boss = new PgBoss({
+      connectionString: this.options.databaseUrl,
+      schema: OUTBOX_SCHEMA,
+      application_name: 'tessera-outbox',
+      max: 3,
+      connectionTimeoutMillis: this.options.connectTimeoutMs,
+      options: '-c statement_timeout=15000 -c lock_timeout=5000',
+      useListenNotify: this.options.work,
+      supervise: this.options.work,
+      schedule: false,
+      superviseIntervalSeconds: 5,
+      monitorIntervalSeconds: 5,
+      registerInstance: false,
+    });
+    boss.on('error', (err: Error) => logger.warn({ err }, 'mail outbox: database error (it retries)'));
+    await boss.start();
+    this.boss = boss;
+    await boss.createQueue(MAIL_QUEUE, QUEUE_OPTIONS);
+    if (!this.options.work) return;
+    // Up to ten at a time, each settled on its own (one refused address must not send the other
+    // nine again); a full batch fetches the next at once, NOTIFY wakes the worker on a new job, and
+    // polling every 2 s is the floor when notifications are lost.
+    await boss.work<MailJob>(
+      MAIL_QUEUE,
+      { batchSize: 10, perJobResults: true, burstWhenBatchFull: true, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 2 },
+      async (jobs) =>
+        Promise.all(
+          jobs.map(async (job) => {
+            const mail = this.open(job.data.sealed);
+            try {
+              await this.options.transport.deliver(mail);
+            } catch (err) {
+              this.onFailedAttempt(mail);
+              logger.warn({ err, kind: mail.kind, messageId: mail.messageId, attempt: job.retryCount + 1 }, 'mail not delivered yet; it will be retried');
+              return { id: job.id, status: 'failed' as const, output: { error: (err as Error).message } };
+            }
+            await this.onDelivered(mail).catch((err: unknown) => logger.error({ err, kind: mail.kind }, 'recording a delivered mail failed'));
+            return { id: job.id, status: 'completed' as const };
+          }),
+        ),
+    );
+  }
+
+  /** Queues `message` inside the transaction `tx`: it is sent if and only if `tx` commits. */
+  async send(tx: EntityManager, message: MailMessage, extra: Pick<QueuedMail, 'reminder'> = {}): Promise<string> {
+    const boss = this.started();
+    const id = randomUUID();
+    const mail: QueuedMail = { ...message, ...extra, messageId: `<${id}@${this.options.domain}>` };
+    const runner = tx.queryRunner;
+    if (!runner) throw new Error('MailOutbox.send needs a transaction');
+    await boss.send(
+      MAIL_QUEUE,
+      { sealed: this.seal(mail) } satisfies MailJob,
+      {
+        id,
+        db: {
+          executeSql: async (text: string, values?: unknown[]) => ({ rows: (await runner.query(text, values, true)).records as unknown[] }),
+        },
+      },
+    );
+    return id;
+  }
+
+  /** Queued (waiting or due for a retry), failed for good, and the age of the oldest queued message. */
+  async stats(): Promise<OutboxStats> {
+    const [row] = await this.options.query(
+      `SELECT count(*) FILTER (WHERE state IN ('created', 'retry', 'active'))::int AS queued,
+              count(*) FILTER (WHERE state = 'failed')::int AS failed,
+              COALESCE(EXTRACT(EPOCH FROM now() - min(created_on) FILTER (WHERE state IN ('created', 'retry', 'active'))), 0)::float8 AS oldest
+         FROM ${OUTBOX_SCHEMA}.job WHERE name = $1`,
+      [MAIL_QUEUE],
+    );
+    return { queued: Number(row.queued), failed: Number(row.failed), oldestQueuedSeconds: Number(row.oldest) };
+  }
+
+  /**
+   * Resolves once no mail is waiting to be sent now (queued, being sent, or due for a retry); mail
+   * waiting for a later retry does not count. For tests and for a one-off command that sent mail.
+   */
+  async drain(timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const [row] = await this.options.query(
+        `SELECT count(*)::int AS n FROM ${OUTBOX_SCHEMA}.job
+          WHERE name = $1 AND (state IN ('created', 'active') OR (state = 'retry' AND start_after <= now()))`,
+        [MAIL_QUEUE],
+      );
+      if (Number(row.n) === 0) return;
+      if (Date.now() > deadline) throw new Error(`the mail outbox still holds ${String(row.n)} due message(s) after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(): Promise<void> {
+    const boss = this.boss;
+    this.boss = undefined;
+    // Graceful: a delivery under way finishes (or is handed back for a retry after 10 s).
+    await boss?.stop({ graceful: true, timeout: 10_000 });
+  }
+
+  private started(): PgBossInstance {
+    if (!this.boss) throw new Error('the mail outbox is not started');
+    return this.boss;
+  }
+
+  private seal(mail: QueuedMail): string {
+    const iv = randomBytes(12);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    const body = Buffer.concat([cipher.update(JSON.stringify(mail), 'utf8'), cipher.final()]);
+    return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64');
+  }
+
+  private open(sealed: string): QueuedMail {
+    const blob = Buffer.from(sealed, 'base64');
+    const decipher = createDecipheriv('aes-256-gcm', this.key, blob.subarray(0, 12));
+    decipher.setAuthTag(blob.subarray(12, 28));
+    return JSON.parse(Buffer.concat([decipher.update(blob.subarray(28)), decipher.final()]).toString('utf8')) as QueuedMail;
+  }
+}
