@@ -72,6 +72,8 @@ export interface RunningServer {
   clock: Clock;
   ds: DataSource;
   mailer: Mailer;
+  /** The durable mail outbox and its worker (tests stop it to leave delivery to another instance). */
+  outbox: MailOutbox;
   logger: Logger;
   jobs: Jobs;
   /**
@@ -460,6 +462,7 @@ async function assemble(
     clock,
     ds,
     mailer,
+    outbox,
     logger,
     jobs,
     stop(force = false) {

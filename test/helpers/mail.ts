@@ -2,6 +2,8 @@ import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
 
 export interface CaughtMail {
+  /** The Message-ID header: the outbox's stable ID of the message. */
+  messageId: string;
   to: string;
   subject: string;
   text: string;
@@ -16,7 +18,8 @@ export class MailCatcher {
   private server!: SMTPServer;
   port = 0;
 
-  async start(): Promise<this> {
+  /** Starts listening, on `port` when given (a restart after `stop()` keeps the server's SMTP_URL valid). */
+  async start(port = 0): Promise<this> {
     this.server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS'],
@@ -25,6 +28,7 @@ export class MailCatcher {
         simpleParser(stream)
           .then((parsed) => {
             this.messages.push({
+              messageId: parsed.messageId ?? '',
               to: session.envelope.rcptTo.map((r) => r.address).join(','),
               subject: parsed.subject ?? '',
               text: parsed.text ?? '',
@@ -39,7 +43,7 @@ export class MailCatcher {
           .catch(callback);
       },
     });
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', () => resolve()));
+    await new Promise<void>((resolve) => this.server.listen(port, '127.0.0.1', () => resolve()));
     this.port = (this.server.server.address() as { port: number }).port;
     return this;
   }

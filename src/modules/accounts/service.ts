@@ -92,7 +92,7 @@ export class AccountService {
     const passwordHash = await hashPassword(input.password);
     try {
       return await retryOnUniqueRandom(['accounts_user_id_key'], () =>
-        inTransaction(ds, logger, async (tx, afterCommit) => {
+        inTransaction(ds, logger, async (tx) => {
           const now = this.now;
           const account = tx.create(AccountEntity, {
             id: randomUUID(),
@@ -150,7 +150,7 @@ export class AccountService {
   async resendVerificationEmail(session: Session): Promise<void> {
     const caller = session.requireAccount();
     await this.deps.rateLimits.consume('verification-resend:account', caller.id);
-    await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
+    await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
       const account = await tx.findOneByOrFail(AccountEntity, { id: caller.id });
       if (account.emailVerifiedAt) return;
       const link = await this.newEmailToken(tx, account.id, 'VERIFY_EMAIL', VERIFY_LINK_MS);
@@ -368,7 +368,7 @@ export class AccountService {
     const { ds, logger } = this.deps;
     await this.deps.rateLimits.consume('password-reset:ip', ipHash);
     await this.deps.rateLimits.consume('password-reset:email', sha256(normalizeEmail(email)).toString('base64url'));
-    await inTransaction(ds, logger, async (tx, afterCommit) => {
+    await inTransaction(ds, logger, async (tx) => {
       const account = hasControlCharacters(email) || email.length > 254 ? null : await tx.findOneBy(AccountEntity, { emailNormalized: normalizeEmail(email) });
       if (!account || !account.email) {
         await tx.query('SELECT 1');
@@ -377,7 +377,7 @@ export class AccountService {
       const link = await this.newEmailToken(tx, account.id, 'RESET_PASSWORD', RESET_LINK_MS);
       const url = `${this.deps.publicUrl}/reset-password?token=${encodeURIComponent(link)}`;
       const mail = passwordResetMail(account.language, account.name ?? '', url);
-      await this.deps.mailer.send(tx, { to: account.email!, ...mail, kind: 'reset-password', link: url });
+      await this.deps.mailer.send(tx, { to: account.email, ...mail, kind: 'reset-password', link: url });
     });
     const rest = RESET_REQUEST_FLOOR_MS - (performance.now() - started);
     if (rest > 0) await new Promise((r) => setTimeout(r, rest));

@@ -179,5 +179,4 @@ export class WaitlistService {
     const mail = waitlistHoldMail(account.language, account.name ?? '', { organization: org.name, until: entry.holdUntil });
     await this.deps.mailer.send(tx, { to: account.email, ...mail, kind: 'waitlist-hold' });
   }
-
 }

@@ -72,12 +72,12 @@ export class MailTransport {
     });
     if (this.toFiles) {
       await fs.mkdir(this.options.mailDir, { recursive: true });
-      const file = path.join(
-        this.options.mailDir,
-        `${new Date().toISOString().replace(/[:.]/g, '-')}-${message.kind}-${randomBytes(3).toString('hex')}.eml`,
-      );
+      const file = path.join(this.options.mailDir, `${new Date().toISOString().replace(/[:.]/g, '-')}-${message.kind}-${randomBytes(3).toString('hex')}.eml`);
       await fs.writeFile(file, (info as unknown as { message: Buffer }).message, { mode: 0o600 });
-      this.logger.info({ kind: message.kind, file, link: this.options.logLinks === false ? undefined : message.link }, 'mail written to file (no SMTP_URL set)');
+      this.logger.info(
+        { kind: message.kind, file, link: this.options.logLinks === false ? undefined : message.link },
+        'mail written to file (no SMTP_URL set)',
+      );
     } else {
       this.logger.info({ kind: message.kind, messageId: message.messageId }, 'mail sent');
     }

@@ -138,16 +138,12 @@ export class MailOutbox {
     const mail: QueuedMail = { ...message, ...extra, messageId: `<${id}@${this.options.domain}>` };
     const runner = tx.queryRunner;
     if (!runner) throw new Error('MailOutbox.send needs a transaction');
-    await boss.send(
-      MAIL_QUEUE,
-      { sealed: this.seal(mail) } satisfies MailJob,
-      {
-        id,
-        db: {
-          executeSql: async (text: string, values?: unknown[]) => ({ rows: (await runner.query(text, values, true)).records as unknown[] }),
-        },
+    await boss.send(MAIL_QUEUE, { sealed: this.seal(mail) } satisfies MailJob, {
+      id,
+      db: {
+        executeSql: async (text: string, values?: unknown[]) => ({ rows: (await runner.query(text, values, true)).records as unknown[] }),
       },
-    );
+    });
     return id;
   }
 
