@@ -30,6 +30,8 @@ export interface Config {
   dbPoolSize: number;
   /** Whether this instance runs the periodic jobs on timers (`JOBS=off`: only when asked). */
   runJobs: boolean;
+  /** Origins whose browsers may call `/graphql` (CORS_ORIGINS, comma-separated). */
+  corsOrigins: string[];
   /** How long the process waits for the database (connect, statement, lock, idle transaction). */
   dbTimeouts: DbTimeouts;
 }
@@ -72,6 +74,26 @@ function proxyHops(env: Env): number {
   const raw = (env.TRUST_PROXY ?? '').trim();
   if (/^\d+$/.test(raw)) return Math.min(Number(raw), 10);
   return flag(env, 'TRUST_PROXY') ? 1 : 0;
+}
+
+/** CORS_ORIGINS: comma-separated absolute origins (scheme, host and port; no path). */
+function corsOrigins(env: Env): string[] {
+  const raw = optional(env, 'CORS_ORIGINS');
+  if (!raw) return [];
+  return raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)
+    .map((origin) => {
+      let url: URL;
+      try {
+        url = new URL(origin);
+      } catch {
+        throw new ConfigError(`CORS_ORIGINS must list origins such as https://shop.example.com, got "${origin}"`);
+      }
+      if (url.origin !== origin.replace(/\/$/, '')) throw new ConfigError(`CORS_ORIGINS entries are origins without a path, got "${origin}"`);
+      return url.origin;
+    });
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -122,6 +144,7 @@ export function loadConfig(env: Env = process.env): Config {
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
     dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 4, 500), // migrations and job rounds need two at once
     runJobs: (env.JOBS ?? 'on').trim().toLowerCase() !== 'off',
+    corsOrigins: corsOrigins(env),
     dbTimeouts: {
       connectMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
       statementMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 15_000, 100, 3_600_000),

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -8,10 +9,21 @@ import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHt
 import { makeExecutableSchema } from '@graphql-tools/schema';
 import type { IResolvers } from '@graphql-tools/utils';
 import { ApolloArmor } from '@escape.tech/graphql-armor';
+import cors from 'cors';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { DateTimeResolver, EmailAddressResolver } from 'graphql-scalars';
 import { useServer } from 'graphql-ws/use/ws';
-import { GraphQLError, NoSchemaIntrospectionCustomRule, parse, specifiedRules, validate, type GraphQLSchema, type ValidationContext } from 'graphql';
+import {
+  GraphQLError,
+  NoSchemaIntrospectionCustomRule,
+  getOperationAST,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+  type ValidationContext,
+} from 'graphql';
 import type { DataSource } from 'typeorm';
 import { WebSocketServer } from 'ws';
 import type { Config } from './config';
@@ -258,7 +270,12 @@ async function assemble(
   let ready = false;
   let stopping = false;
 
-  async function contextFor(authorization: string | undefined, acceptLanguage: string | undefined, ip: string | undefined): Promise<Context> {
+  async function contextFor(
+    authorization: string | undefined,
+    acceptLanguage: string | undefined,
+    ip: string | undefined,
+    requestLogger: Logger = logger,
+  ): Promise<Context> {
     let session = Session.anonymous;
     const requestLang = negotiateLanguage(acceptLanguage);
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
@@ -271,7 +288,7 @@ async function assemble(
           found = await services.accounts.authenticate(raw);
         } catch (err) {
           // Outside any resolver: said the same way (generic, localized), and 503 when the database is away.
-          const error = internalError(err, logger, requestLang ?? 'EN');
+          const error = internalError(err, requestLogger, requestLang ?? 'EN');
           throw new GraphQLError(error.message, {
             extensions: { ...error.extensions, http: { status: error.extensions.reason === 'DATABASE_UNAVAILABLE' ? 503 : 500 } },
           });
@@ -286,7 +303,7 @@ async function assemble(
       ipHash: keyedHash(appSecret, 'ip', ip ?? 'unknown'),
       loaders: createLoaders(services),
       services,
-      logger,
+      logger: requestLogger,
     };
   }
 
@@ -310,7 +327,9 @@ async function assemble(
       propagateOnRejection: false,
       onReject: [(context: ValidationContext | null, err: GraphQLError) => context?.reportError(costError(err))],
     },
-    maxTokens: { n: MAX_TOKENS },
+    // Apollo's own parseOptions.maxTokens counts tokens instead (a parse error, 400); armor's
+    // plugin would answer 500.
+    maxTokens: { enabled: false },
     maxDirectives: { n: 20 },
     blockFieldSuggestion: { enabled: config.production },
   }).protect();
@@ -319,15 +338,75 @@ async function assemble(
   // no introspection in production.
   const wsRules = [...specifiedRules, ...armor.validationRules, ...(config.production ? [NoSchemaIntrospectionCustomRule] : [])];
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: config.bodyLimitBytes });
+  /** Operations under way on WebSocket connections, for their log line and metrics when they end. */
+  const wsOperations = new WeakMap<object, Map<string, { started: bigint; op: string; type: string }>>();
+  const wsLoggers = new WeakMap<object, Logger>();
+  const wsLogger = (extra: object, request: http.IncomingMessage): Logger => {
+    let found = wsLoggers.get(extra);
+    if (!found) {
+      found = logger.child({ reqId: requestIdOf(request.headers['x-request-id']), transport: 'ws' });
+      wsLoggers.set(extra, found);
+    }
+    return found;
+  };
+  const endWsOperation = (
+    extra: object,
+    request: http.IncomingMessage,
+    id: string,
+    errors: readonly { extensions?: Record<string, unknown> }[] | undefined,
+  ) => {
+    const op = wsOperations.get(extra)?.get(id);
+    if (!op) return;
+    wsOperations.get(extra)!.delete(id);
+    const ms = Number(process.hrtime.bigint() - op.started) / 1e6;
+    metrics.operations.inc({ operation: op.op, type: op.type, outcome: errors?.length ? 'error' : 'ok' });
+    metrics.operationSeconds.observe({ operation: op.op, type: op.type }, ms / 1000);
+    wsLogger(extra, request).info(
+      { op: op.op, type: op.type, ms: Math.round(ms * 10) / 10, errors: errors?.map((e) => e.extensions?.code ?? 'UNKNOWN') },
+      'graphql',
+    );
+  };
   const wsCleanup = useServer(
     {
       schema,
-      parse: (source) => parse(source, { maxTokens: MAX_TOKENS }),
-      validate: (wsSchema, document) => validate(wsSchema, document, wsRules),
+      // A token that does not authenticate is refused at connection_init (close 4403), not at
+      // the first operation; no token is an anonymous connection.
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams as { authorization?: unknown } | undefined;
+        const authorization = typeof params?.authorization === 'string' ? params.authorization : undefined;
+        if (!authorization) return true;
+        const context = await contextFor(authorization, undefined, undefined, wsLogger(ctx.extra, ctx.extra.request));
+        return context.session.principal.kind !== 'anonymous';
+      },
+      // Each operation is parsed and validated here, so that a bad document is an `error` message
+      // for that operation alone (never the whole socket closed with 4500).
+      onSubscribe: (ctx, id, payload) => {
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query, { maxTokens: MAX_TOKENS });
+        } catch (err) {
+          return [coded(err instanceof GraphQLError ? err : new GraphQLError('The document could not be parsed.'), 'GRAPHQL_PARSE_FAILED')];
+        }
+        const errors = validate(schema, document, wsRules);
+        if (errors.length > 0) return errors.map((e) => (e.extensions?.code ? e : coded(e, 'GRAPHQL_VALIDATION_FAILED')));
+        const operation = getOperationAST(document, payload.operationName);
+        if (!operation) return [coded(new GraphQLError('No operation of that name in the document.'), 'GRAPHQL_VALIDATION_FAILED')];
+        let ops = wsOperations.get(ctx.extra);
+        if (!ops) wsOperations.set(ctx.extra, (ops = new Map()));
+        ops.set(id, { started: process.hrtime.bigint(), op: rootFields(operation), type: operation.operation });
+        return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
+      },
+      onNext: (ctx, id, _payload, _args, result) => {
+        // A query or mutation has one result: it ends with it (a subscription ends at complete).
+        const op = wsOperations.get(ctx.extra)?.get(id);
+        if (op && op.type !== 'subscription') endWsOperation(ctx.extra, ctx.extra.request, id, result.errors as GraphQLError[] | undefined);
+      },
+      onError: (ctx, id, _payload, errors) => endWsOperation(ctx.extra, ctx.extra.request, id, errors),
+      onComplete: (ctx, id) => endWsOperation(ctx.extra, ctx.extra.request, id, undefined),
       context: async (ctx) => {
         const params = ctx.connectionParams as { authorization?: string } | undefined;
         const req = ctx.extra.request;
-        return contextFor(params?.authorization, req.headers['accept-language'], clientIp(req, config.trustProxyHops));
+        return contextFor(params?.authorization, req.headers['accept-language'], clientIp(req, config.trustProxyHops), wsLogger(ctx.extra, req));
       },
     },
     wsServer,
@@ -337,7 +416,11 @@ async function assemble(
     async requestDidStart() {
       const started = process.hrtime.bigint();
       return {
-        async willSendResponse({ operation, errors, contextValue }) {
+        async willSendResponse({ operation, errors, contextValue, request, response }) {
+          // GraphQL over HTTP: a client that asks for application/json only (the legacy media type)
+          // gets request errors (parse, validation, variables) with 200, as the spec says it SHOULD;
+          // everyone else (application/graphql-response+json, */*, no Accept) gets 400.
+          if (response.http.status === 400 && legacyJsonOnly(request.http?.headers.get('accept'))) response.http.status = 200;
           const ms = Number(process.hrtime.bigint() - started) / 1e6;
           contextValue.logger.info(
             {
@@ -359,6 +442,8 @@ async function assemble(
     csrfPrevention: true,
     stopOnTerminationSignals: false, // the command line owns signals and stops everything in order
     allowBatchedHttpRequests: false,
+    // The token limit as a parse error (400, GRAPHQL_PARSE_FAILED), before any validation runs.
+    parseOptions: { maxTokens: MAX_TOKENS },
     includeStacktraceInErrorResponses: !config.production,
     validationRules: armor.validationRules,
     plugins: [
@@ -380,13 +465,28 @@ async function assemble(
   await apollo.start();
   undo.push(() => apollo.stop());
 
+  // Every request has an ID: the caller's `x-request-id` when it is a sane token, else a new one. It
+  // is echoed in the response and carried by every log line of the request.
   app.use((req, res, next) => {
-    res.on('finish', () => {
-      const route = req.path === '/graphql' || req.path === '/healthz' || req.path === '/readyz' || req.path === '/metrics' ? req.path : 'other';
-      metrics.httpRequests.inc({ route, status: `${Math.floor(res.statusCode / 100)}xx` });
-    });
+    const reqId = requestIdOf(req.headers['x-request-id']);
+    res.setHeader('x-request-id', reqId);
+    res.locals.logger = logger.child({ reqId });
+    const route = routeOf(req.path);
+    res.on('finish', () => metrics.httpRequests.inc({ route, status: `${Math.floor(res.statusCode / 100)}xx` }));
     next();
   });
+  if (config.corsOrigins.length > 0) {
+    app.use(
+      '/graphql',
+      cors({
+        origin: config.corsOrigins,
+        methods: ['GET', 'POST'],
+        allowedHeaders: ['content-type', 'authorization', 'accept-language', 'x-request-id'],
+        exposedHeaders: ['x-request-id'],
+        maxAge: 600,
+      }),
+    );
+  }
   app.get('/healthz', (_req, res) => {
     res.status(200).json({ status: 'ok' });
   });
@@ -425,13 +525,14 @@ async function assemble(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
     expressMiddleware(apollo, {
-      context: async ({ req }) => contextFor(req.headers.authorization, req.headers['accept-language'], clientIp(req, config.trustProxyHops)),
+      context: async ({ req, res }) =>
+        contextFor(req.headers.authorization, req.headers['accept-language'], clientIp(req, config.trustProxyHops), res.locals.logger as Logger),
     }),
   );
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
     const status = err.status ?? 500;
-    if (status >= 500) logger.error({ err }, 'request failed');
+    if (status >= 500) ((res.locals.logger as Logger | undefined) ?? logger).error({ err }, 'request failed');
     res.status(status).json({
       errors: [
         {
@@ -510,4 +611,36 @@ function clientIp(req: http.IncomingMessage, hops: number): string | undefined {
     if (entry) return entry;
   }
   return req.socket.remoteAddress;
+}
+
+/** An incoming `x-request-id` when it is a short token of safe characters, otherwise a new UUID. */
+function requestIdOf(header: string | string[] | undefined): string {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value && /^[\w.:-]{1,128}$/.test(value) ? value : randomUUID();
+}
+
+/** The metrics label of a path: the fixed endpoints by name, the portal's pages as one. */
+function routeOf(pathName: string): string {
+  if (pathName === '/graphql' || pathName === '/healthz' || pathName === '/readyz' || pathName === '/metrics') return pathName;
+  if (pathName.startsWith('/.well-known/')) return '/.well-known';
+  return 'other';
+}
+
+/** Whether an Accept header names application/json and not application/graphql-response+json. */
+function legacyJsonOnly(accept: string | undefined): boolean {
+  if (!accept) return false;
+  const types = accept.split(',').map((part) => part.split(';')[0].trim().toLowerCase());
+  return types.includes('application/json') && !types.includes('application/graphql-response+json');
+}
+
+/** The same error with `extensions.code` set. */
+function coded(err: GraphQLError, code: string): GraphQLError {
+  return new GraphQLError(err.message, {
+    nodes: err.nodes,
+    source: err.source,
+    positions: err.positions,
+    path: err.path,
+    originalError: err.originalError,
+    extensions: { ...err.extensions, code },
+  });
 }
