@@ -392,14 +392,14 @@ async function assemble(
         const operation = getOperationAST(document, payload.operationName);
         if (!operation) return [coded(new GraphQLError('No operation of that name in the document.'), 'GRAPHQL_VALIDATION_FAILED')];
         let ops = wsOperations.get(ctx.extra);
-        if (!ops) wsOperations.set(ctx.extra, (ops = new Map()));
+        if (!ops) wsOperations.set(ctx.extra, (ops = new Map<string, { started: bigint; op: string; type: string }>()));
         ops.set(id, { started: process.hrtime.bigint(), op: rootFields(operation), type: operation.operation });
         return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
       onNext: (ctx, id, _payload, _args, result) => {
         // A query or mutation has one result: it ends with it (a subscription ends at complete).
         const op = wsOperations.get(ctx.extra)?.get(id);
-        if (op && op.type !== 'subscription') endWsOperation(ctx.extra, ctx.extra.request, id, result.errors as GraphQLError[] | undefined);
+        if (op && op.type !== 'subscription') endWsOperation(ctx.extra, ctx.extra.request, id, result.errors);
       },
       onError: (ctx, id, _payload, errors) => endWsOperation(ctx.extra, ctx.extra.request, id, errors),
       onComplete: (ctx, id) => endWsOperation(ctx.extra, ctx.extra.request, id, undefined),
