@@ -16,6 +16,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import {
   GraphQLError,
   NoSchemaIntrospectionCustomRule,
+  OperationTypeNode,
   getOperationAST,
   parse,
   specifiedRules,
@@ -246,6 +247,7 @@ async function assemble(
   observeRetries(ds, (reason) => metrics.dbRetries.inc({ reason }));
   const jobs = new Jobs(ds, logger, config.runJobs);
   undo.push(() => jobs.stop());
+  jobs.onRound = (job, outcome) => metrics.jobRounds.inc({ job, outcome });
   jobs.every('prune-login-throttle', JOB_LOCKS.pruneLoginThrottle, 10 * 60_000, () => services.accounts.pruneLoginThrottle());
   jobs.every('sweep-lapsed-seats', JOB_LOCKS.sweepLapsedSeats, 1_000, () => services.seats.sweepLapsed());
   // Licenses end by the clock, not by a transaction: tell their pools' subscribers when one has.
@@ -349,6 +351,8 @@ async function assemble(
     }
     return found;
   };
+  const wsAccounts = new WeakMap<object, string>();
+  const subscriptionLimits = new SubscriptionLimits(metrics);
   const endWsOperation = (
     extra: object,
     request: http.IncomingMessage,
@@ -358,6 +362,7 @@ async function assemble(
     const op = wsOperations.get(extra)?.get(id);
     if (!op) return;
     wsOperations.get(extra)!.delete(id);
+    if (op.type === 'subscription') subscriptionLimits.release(wsAccounts.get(extra));
     const ms = Number(process.hrtime.bigint() - op.started) / 1e6;
     metrics.operations.inc({ operation: op.op, type: op.type, outcome: errors?.length ? 'error' : 'ok' });
     metrics.operationSeconds.observe({ operation: op.op, type: op.type }, ms / 1000);
@@ -376,6 +381,7 @@ async function assemble(
         const authorization = typeof params?.authorization === 'string' ? params.authorization : undefined;
         if (!authorization) return true;
         const context = await contextFor(authorization, undefined, undefined, wsLogger(ctx.extra, ctx.extra.request));
+        if (context.session.account) wsAccounts.set(ctx.extra, context.session.account.id);
         return context.session.principal.kind !== 'anonymous';
       },
       // Each operation is parsed and validated here, so that a bad document is an `error` message
@@ -393,6 +399,10 @@ async function assemble(
         if (!operation) return [coded(new GraphQLError('No operation of that name in the document.'), 'GRAPHQL_VALIDATION_FAILED')];
         let ops = wsOperations.get(ctx.extra);
         if (!ops) wsOperations.set(ctx.extra, (ops = new Map<string, { started: bigint; op: string; type: string }>()));
+        if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
+          const refused = subscriptionLimits.admit(wsAccounts.get(ctx.extra), ops);
+          if (refused) return [refused];
+        }
         ops.set(id, { started: process.hrtime.bigint(), op: rootFields(operation), type: operation.operation });
         return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
       },
@@ -403,6 +413,10 @@ async function assemble(
       },
       onError: (ctx, id, _payload, errors) => endWsOperation(ctx.extra, ctx.extra.request, id, errors),
       onComplete: (ctx, id) => endWsOperation(ctx.extra, ctx.extra.request, id, undefined),
+      // A closed socket ends whatever it still had running (counts and limits included).
+      onClose: (ctx) => {
+        for (const id of [...(wsOperations.get(ctx.extra)?.keys() ?? [])]) endWsOperation(ctx.extra, ctx.extra.request, id, undefined);
+      },
       context: async (ctx) => {
         const params = ctx.connectionParams as { authorization?: string } | undefined;
         const req = ctx.extra.request;
@@ -643,4 +657,42 @@ function coded(err: GraphQLError, code: string): GraphQLError {
     originalError: err.originalError,
     extensions: { ...err.extensions, code },
   });
+}
+
+/** Most live subscriptions on one WebSocket connection, and of one account on one instance. */
+export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 50;
+export const MAX_SUBSCRIPTIONS_PER_ACCOUNT = 200;
+
+/**
+ * Bounds what one client can make the server push: a subscription past either limit is refused
+ * with an error for that operation (`TOO_MANY_SUBSCRIPTIONS`), the others go on.
+ */
+class SubscriptionLimits {
+  private readonly perAccount = new Map<string, number>();
+
+  constructor(private readonly metrics: Metrics) {}
+
+  admit(accountId: string | undefined, live: Map<string, { type: string }>): GraphQLError | undefined {
+    const onConnection = [...live.values()].filter((o) => o.type === 'subscription').length;
+    const ofAccount = accountId ? (this.perAccount.get(accountId) ?? 0) : 0;
+    const scope = onConnection >= MAX_SUBSCRIPTIONS_PER_CONNECTION ? 'connection' : ofAccount >= MAX_SUBSCRIPTIONS_PER_ACCOUNT ? 'account' : undefined;
+    if (scope) {
+      this.metrics.subscriptionsRefused.inc();
+      const limit = scope === 'connection' ? MAX_SUBSCRIPTIONS_PER_CONNECTION : MAX_SUBSCRIPTIONS_PER_ACCOUNT;
+      return new GraphQLError(`Too many subscriptions: at most ${limit} per ${scope}. End one before starting another.`, {
+        extensions: { code: 'TOO_MANY_SUBSCRIPTIONS', limit, scope },
+      });
+    }
+    if (accountId) this.perAccount.set(accountId, ofAccount + 1);
+    this.metrics.subscriptions.inc();
+    return undefined;
+  }
+
+  release(accountId: string | undefined): void {
+    this.metrics.subscriptions.dec();
+    if (!accountId) return;
+    const left = (this.perAccount.get(accountId) ?? 1) - 1;
+    if (left <= 0) this.perAccount.delete(accountId);
+    else this.perAccount.set(accountId, left);
+  }
 }

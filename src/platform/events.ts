@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import Redis from 'ioredis';
 import type { Logger } from './logger';
@@ -32,21 +33,41 @@ export class LocalEventBus implements EventBus {
   }
 }
 
-/** Redis pub/sub: one connection publishes, one subscribes to the channels that have listeners. */
+/**
+ * Redis pub/sub: one connection publishes, one subscribes to the channels that have listeners.
+ * What this instance publishes reaches its own subscribers at once, without Redis (so that they
+ * keep hearing while Redis is down); the copy that comes back through Redis carries this
+ * instance's ID and is dropped. When the subscriber connection comes back after a loss, every pool
+ * and account channel is told "changed", so that subscribers re-read what they may have missed.
+ */
 export class RedisEventBus implements EventBus {
   private readonly local = new LocalEventBus();
   private readonly counts = new Map<string, number>();
   private readonly pub: Redis;
   private readonly sub: Redis;
+  private readonly origin = randomUUID();
+  private connectedBefore = false;
 
   constructor(
     url: string,
     private readonly logger: Logger,
   ) {
-    this.pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 3 });
+    // Publishing never waits for a Redis that is away: local subscribers were told already.
+    this.pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
     this.sub = new Redis(url, { lazyConnect: false });
     for (const client of [this.pub, this.sub]) client.on('error', (err) => this.logger.warn({ err: err.message }, 'redis connection error'));
-    this.sub.on('message', (channel: string, message: string) => this.local.publish(channel, message));
+    this.sub.on('message', (channel: string, raw: string) => {
+      const cut = raw.indexOf('|');
+      if (cut < 0 || raw.slice(0, cut) === this.origin) return;
+      this.local.publish(channel, raw.slice(cut + 1));
+    });
+    this.sub.on('ready', () => {
+      if (this.connectedBefore) {
+        this.logger.info('redis is back: subscribers re-read their state');
+        for (const channel of this.counts.keys()) if (!channel.startsWith('tessera:lease:')) this.local.publish(channel, 'changed');
+      }
+      this.connectedBefore = true;
+    });
   }
 
   /** Resolves once both connections are up (the subscriber must be, or messages are missed). */
@@ -55,9 +76,10 @@ export class RedisEventBus implements EventBus {
   }
 
   publish(channel: string, message: string): void {
-    this.pub.publish(channel, message).catch((err: Error) => this.logger.warn({ err: err.message, channel }, 'redis publish failed'));
+    this.local.publish(channel, message);
+    if (this.pub.status !== 'ready') return; // away: other instances heal on the next message or on reconnect
+    this.pub.publish(channel, `${this.origin}|${message}`).catch((err: Error) => this.logger.warn({ err: err.message, channel }, 'redis publish failed'));
   }
-
   subscribe(channel: string, listener: (message: string) => void): () => void {
     const off = this.local.subscribe(channel, listener);
     const n = (this.counts.get(channel) ?? 0) + 1;

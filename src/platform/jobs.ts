@@ -10,6 +10,8 @@ export class Jobs {
   private readonly running = new Set<Promise<void>>();
   private readonly registered = new Map<string, { lockKey: number; round: () => Promise<unknown> }>();
   private stopped = false;
+  /** Told of every round this instance ran (metrics): `ok` or `failed`. */
+  onRound: (name: string, outcome: 'ok' | 'failed') => void = () => undefined;
 
   constructor(
     private readonly ds: DataSource,
@@ -36,8 +38,12 @@ export class Jobs {
         ran = true;
         const result = await round();
         this.logger.debug({ job: name, result }, 'job round done');
+        this.onRound(name, 'ok');
       })
-      .catch((err: unknown) => this.logger.error({ err, job: name }, 'job round failed'));
+      .catch((err: unknown) => {
+        this.logger.error({ err, job: name }, 'job round failed');
+        this.onRound(name, 'failed');
+      });
     this.running.add(p);
     await p;
     this.running.delete(p);

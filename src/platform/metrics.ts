@@ -46,6 +46,16 @@ export class Metrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly subscriptions = new Gauge({
+    name: 'tessera_subscriptions',
+    help: 'Live GraphQL subscriptions on this instance',
+    registers: [this.registry],
+  });
+  readonly subscriptionsRefused = new Counter({
+    name: 'tessera_subscriptions_refused_total',
+    help: 'Subscriptions refused for being past the per-connection or per-account limit',
+    registers: [this.registry],
+  });
   readonly jobRounds = new Counter({
     name: 'tessera_job_rounds_total',
     help: 'Rounds of the periodic jobs this instance ran, by job and outcome',

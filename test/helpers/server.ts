@@ -79,10 +79,12 @@ export async function startTestServer(
     logLines?: string[];
     /** Another PostgreSQL server to make the test database on (fault tests freeze their own). */
     adminUrl?: string;
+    /** Serve this test database (a second instance of another test server); it is left for that one to drop. */
+    databaseUrl?: string;
   } = {},
 ): Promise<TestServer> {
   const mail = await new MailCatcher().start();
-  const databaseUrl = await createTestDatabase(options.adminUrl);
+  const databaseUrl = options.databaseUrl ?? (await createTestDatabase(options.adminUrl));
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-test-data-'));
   const config: Config = loadConfig({
     PORT: '0',
@@ -126,7 +128,7 @@ export async function startTestServer(
     async stop() {
       await server.stop();
       await mail.stop();
-      await dropTestDatabase(databaseUrl, options.adminUrl);
+      if (!options.databaseUrl) await dropTestDatabase(databaseUrl, options.adminUrl);
       fs.rmSync(dataDir, { recursive: true, force: true });
     },
   };
