@@ -45,7 +45,8 @@ beforeAll(async () => {
   await startRedis();
   const url = `redis://127.0.0.1:${redisPort}`;
   a = await startTestServer({ REDIS_URL: url });
-  b = await startTestServer({ REDIS_URL: url }, { databaseUrl: a.databaseUrl });
+  // Every instance delivers the shared outbox: B sends through A's SMTP server too.
+  b = await startTestServer({ REDIS_URL: url, SMTP_URL: a.mail.url }, { databaseUrl: a.databaseUrl });
 });
 
 afterAll(async () => {
@@ -115,4 +116,27 @@ test('R7.2 Redis stopped while two instances serve: allocation goes on, local su
   await until('B hears a change made after the outage', () => (last(onB).inUse === 1 ? true : undefined));
   onA.close();
   onB.close();
+});
+
+test('R7.2 one database read per pool change, shared by every subscriber of the pool on the instance', async () => {
+  const { owner, organization } = await newOrganization(a, { seats: 5 });
+  const member = await newAccount(a);
+  expect((await join(a, member.token, organization.inviteCode)).errors).toEqual([]);
+  const client = wsClient(a.url, owner.token);
+  try {
+    const subs = Array.from({ length: 40 }, () => subscribe<Usage>(client, USAGE, { id: organization.id }, 'seatUsageChanged'));
+    for (const s of subs) await s.waitForCount(1);
+    const reads = jest.spyOn(a.server.services.seats, 'usageOf');
+    try {
+      const got = await acquire(a, member.token, 'shared-pc');
+      expect(got.errors).toEqual([]);
+      await until('every subscriber hears of the seat', () => (subs.every((s) => s.events[s.events.length - 1].inUse === 1) ? true : undefined));
+      // The acquire's own answer reads usage once; the 40 pushes share one more read.
+      expect(reads.mock.calls.length).toBeLessThanOrEqual(2);
+    } finally {
+      reads.mockRestore();
+    }
+  } finally {
+    await client.dispose();
+  }
 });

@@ -157,6 +157,8 @@ describe('R7.2 and R7.3 on one instance', () => {
     );
     await co.waitForEnd();
     expect(co.events).toHaveLength(1);
+    // Not a silent complete: the client hears why (as for anyone who may not see the organization).
+    expect(JSON.stringify(co.errors)).toContain('NOT_FOUND');
 
     // The owner listens on a second token, which is then revoked.
     const second = (await t.gql('mutation($i: LoginInput!) { login(input: $i) { token } }', { i: { email: owner.email, password: owner.password } })).data!
@@ -165,6 +167,7 @@ describe('R7.2 and R7.3 on one instance', () => {
     await revoked.waitForCount(1);
     await t.gql('mutation { logout { ok } }', {}, { token: second });
     await revoked.waitForEnd();
+    expect(JSON.stringify(revoked.errors)).toContain('UNAUTHENTICATED');
   });
 
   it('leaseChanged pushes an ending even when the account’s signal arrives before the lease’s own', async () => {

@@ -31,7 +31,37 @@ export interface LiveServiceDeps {
 /** End reasons the app's own release also gives: only the lease channel says the app must hear of them. */
 const RELEASE_REASONS: ReadonlySet<string> = new Set(['CLOSED', 'LOGGED_OUT', 'TIMED_OUT']);
 
+/**
+ * Why a subscription ends when its listener may no longer listen: pushed as the last event and
+ * thrown by the field's resolver, so the client gets an error that says why (then `complete`).
+ */
+export class SubscriptionEnded extends AccessError {}
+
+/**
+ * One database read shared by every subscriber that needs it after the same signal: a read that
+ * started after a subscriber's signal arrived shows the state that signal announced (events are
+ * published after commit), so later askers reuse it instead of reading again.
+ */
+class SharedReads<T> {
+  private readonly entries = new Map<string, { startedAt: number; value: Promise<T> }>();
+
+  get(key: string, notBefore: number, load: () => Promise<T>): Promise<T> {
+    const found = this.entries.get(key);
+    if (found && found.startedAt >= notBefore) return found.value;
+    const entry = { startedAt: performance.now(), value: load() };
+    this.entries.set(key, entry);
+    // Forget it once settled and no newer read replaced it (a failed read is never reused later).
+    const forget = () => setTimeout(() => this.entries.get(key) === entry && this.entries.delete(key), 1_000).unref();
+    entry.value.then(forget, () => {
+      if (this.entries.get(key) === entry) this.entries.delete(key);
+    });
+    return entry.value;
+  }
+}
+
 export class LiveService {
+  private readonly usageReads = new SharedReads<SeatUsageView>();
+
   constructor(private readonly deps: LiveServiceDeps) {}
 
   /** The session behind a WebSocket's token now, or undefined once it is no longer valid. */
@@ -41,26 +71,43 @@ export class LiveService {
     return found ? new Session({ kind: 'account', account: found.account, tokenId: found.token.id, client: found.token.client }) : undefined;
   }
 
-  /** R7.2: the organization's seat usage; the first event is the current state. */
-  async seatUsage(session: Session, bearer: string | undefined, organizationId: string): Promise<AsyncIterableIterator<SeatUsageView>> {
-    const org = await this.deps.organizations.organization(session, organizationId);
+  /**
+   * R7.2: the organization's seat usage; the first event is the current state. A pool change is
+   * answered from one read shared by every subscriber of that organization on this instance; who may
+   * listen is checked again on every signal of the listener's account (a revoked token, a lost
+   * administrator right) and every `recheckMs`, and a listener who may not is told why.
+   */
+  async seatUsage(session: Session, bearer: string | undefined, organizationId: string): Promise<AsyncIterableIterator<SeatUsageView | SubscriptionEnded>> {
+    let org = await this.deps.organizations.organization(session, organizationId);
     if (!bearer) throw new AccessError('UNAUTHENTICATED');
     const first = await this.deps.seats.usageOf(org);
-    return pushStream<SeatUsageView>((push, end) => {
+    return pushStream<SeatUsageView | SubscriptionEnded>((push, end) => {
       push(first);
-      const refresh = this.coalesced(async () => {
-        const now = await this.sessionOf(bearer);
-        if (!now) return end();
-        try {
-          const current = await this.deps.organizations.organization(now, organizationId);
-          push(await this.deps.seats.usageOf(current));
-        } catch {
-          end(); // no longer an administrator (or the organization is gone)
-        }
+      const stop = (err: SubscriptionEnded) => {
+        push(err);
+        end();
+      };
+      let signalAt = 0;
+      const pushUsage = this.coalesced(async () => {
+        push(await this.usageReads.get(org.id, signalAt, () => this.deps.seats.usageOf(org)));
       }, end);
-      const offPool = this.deps.bus.subscribe(channels.pool(org.ownerAccountId), refresh);
-      const offAccount = this.deps.bus.subscribe(channels.account(session.account!.id), refresh);
-      const timer = setInterval(refresh, this.deps.recheckMs ?? 30_000);
+      const onPool = () => {
+        signalAt = performance.now();
+        pushUsage();
+      };
+      const recheck = this.coalesced(async () => {
+        const now = await this.sessionOf(bearer);
+        if (!now) return stop(new SubscriptionEnded('UNAUTHENTICATED'));
+        try {
+          org = await this.deps.organizations.organization(now, organizationId);
+        } catch {
+          return stop(new SubscriptionEnded('NOT_FOUND')); // no longer an administrator (or the organization is gone)
+        }
+        onPool();
+      }, end);
+      const offPool = this.deps.bus.subscribe(channels.pool(org.ownerAccountId), onPool);
+      const offAccount = this.deps.bus.subscribe(channels.account(session.account!.id), recheck);
+      const timer = setInterval(recheck, this.deps.recheckMs ?? 30_000);
       timer.unref();
       return () => {
         offPool();
@@ -74,10 +121,10 @@ export class LiveService {
    * R7.3: the caller's own lease, pushed when it ends for any reason but its own release (lapse,
    * takeover, block, license ended, support, logging out everywhere); the subscription then ends.
    */
-  async leaseChanged(session: Session, bearer: string | undefined, leaseId: string): Promise<AsyncIterableIterator<SeatLeaseEntity>> {
+  async leaseChanged(session: Session, bearer: string | undefined, leaseId: string): Promise<AsyncIterableIterator<SeatLeaseEntity | SubscriptionEnded>> {
     const lease = await this.deps.seats.leaseOf(session, leaseId);
     if (!bearer) throw new AccessError('UNAUTHENTICATED');
-    return pushStream<SeatLeaseEntity>((push, end) => {
+    return pushStream<SeatLeaseEntity | SubscriptionEnded>((push, end) => {
       if (lease.endedAt) {
         push(lease);
         end();
@@ -98,7 +145,10 @@ export class LiveService {
       // which its own release never uses; the periodic check closes those quietly later.
       const recheck = (periodic: boolean) =>
         this.coalesced(async () => {
-          if (!(await this.sessionOf(bearer))) return end();
+          if (!(await this.sessionOf(bearer))) {
+            push(new SubscriptionEnded('UNAUTHENTICATED'));
+            return end();
+          }
           const current = await this.deps.seats.leaseById(leaseId);
           if (!current?.endedAt) return;
           if (current.endReason && !RELEASE_REASONS.has(current.endReason)) push(current);
@@ -119,17 +169,24 @@ export class LiveService {
   }
 
   /** R4.13: the caller's place on an organization's wait-list; the current state first. */
-  async waitlist(session: Session, bearer: string | undefined, organizationId: string): Promise<AsyncIterableIterator<WaitlistEntryEntity>> {
+  async waitlist(
+    session: Session,
+    bearer: string | undefined,
+    organizationId: string,
+  ): Promise<AsyncIterableIterator<WaitlistEntryEntity | SubscriptionEnded>> {
     const account = session.requireVerified();
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(organizationId)) throw new AccessError('NOT_FOUND');
     const first = await this.deps.waitlist.entryFor(account.id, organizationId);
     if (!first) throw new AccessError('NOT_FOUND');
     if (!bearer) throw new AccessError('UNAUTHENTICATED');
-    return pushStream<WaitlistEntryEntity>((push, end) => {
+    return pushStream<WaitlistEntryEntity | SubscriptionEnded>((push, end) => {
       push(first);
       let last = `${first.status}:${first.holdUntil?.toISOString()}`;
       const check = this.coalesced(async () => {
-        if (!(await this.sessionOf(bearer))) return end();
+        if (!(await this.sessionOf(bearer))) {
+          push(new SubscriptionEnded('UNAUTHENTICATED'));
+          return end();
+        }
         const current = await this.deps.waitlist.entryFor(account.id, organizationId);
         if (!current) return end();
         const state = `${current.status}:${current.holdUntil?.toISOString()}`;

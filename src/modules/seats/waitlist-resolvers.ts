@@ -1,5 +1,8 @@
 import type { Resolvers } from '../../generated/graphql';
 import { payload } from '../../platform/graphql/payload';
+import { eventOrEnd } from '../live/resolvers';
+import type { SubscriptionEnded } from '../live/service';
+import type { WaitlistEntryEntity } from './waitlist-entity';
 
 export const waitlistResolvers: Resolvers = {
   Query: {
@@ -13,7 +16,7 @@ export const waitlistResolvers: Resolvers = {
   Subscription: {
     waitlistChanged: {
       subscribe: (_p, { organizationId }, ctx) => ctx.services.live.waitlist(ctx.session, ctx.bearer, organizationId),
-      resolve: (entry: import('./waitlist-entity').WaitlistEntryEntity) => entry,
+      resolve: (entry: WaitlistEntryEntity | SubscriptionEnded) => eventOrEnd(entry),
     },
   },
   WaitlistEntry: {
