@@ -214,7 +214,7 @@ async function main(): Promise<void> {
     fs.writeFileSync(file, JSON.stringify(result, null, 2) + '\n');
     console.log(`written to ${path.relative(projectRoot(), file)}`);
   } finally {
-    await Promise.all(clients.map((c) => c.dispose()));
+    for (const c of clients) void c.dispose();
     await admin.end();
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
