@@ -232,7 +232,9 @@ async function assemble(
     pool: () => poolOf(ds),
     licensesOverCapacity: () => services.seats.licensesOverCapacity(),
     outbox: () => outbox.stats(),
+    leasesInUse: () => services.seats.leasesInUse(),
   });
+  services.seats.onAcquireRefused = (code) => metrics.seatRefusals.inc({ code });
   outbox.onDelivered = async (mail) => {
     metrics.mailDelivered.inc({ kind: mail.kind });
     if (mail.reminder) {

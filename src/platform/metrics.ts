@@ -56,6 +56,12 @@ export class Metrics {
     help: 'Subscriptions refused for being past the per-connection or per-account limit',
     registers: [this.registry],
   });
+  readonly seatRefusals = new Counter({
+    name: 'tessera_seat_refusals_total',
+    help: 'Acquires refused, by error code (SEATS_EXHAUSTED, NO_LICENSE, PLATFORM_NOT_LICENSED, …)',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
   readonly jobRounds = new Counter({
     name: 'tessera_job_rounds_total',
     help: 'Rounds of the periodic jobs this instance ran, by job and outcome',
@@ -67,8 +73,22 @@ export class Metrics {
     pool: () => { totalCount: number; idleCount: number; waitingCount: number } | undefined;
     licensesOverCapacity?: () => Promise<number>;
     outbox?: () => Promise<OutboxStats>;
+    leasesInUse?: () => Promise<Array<{ kind: string; n: number }>>;
   }) {
-    const { pool, licensesOverCapacity = () => Promise.resolve(0), outbox } = sources;
+    const { pool, licensesOverCapacity = () => Promise.resolve(0), outbox, leasesInUse } = sources;
+    if (leasesInUse) {
+      new Gauge({
+        name: 'tessera_seats_in_use',
+        help: 'Live seat leases by kind (OWNER, MEMBER, OFFLINE_BOUND), read from the database when scraped',
+        labelNames: ['kind'] as const,
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const kind of ['OWNER', 'MEMBER', 'OFFLINE_BOUND']) this.set({ kind }, 0);
+          for (const row of await leasesInUse()) this.set({ kind: row.kind }, row.n);
+        },
+      });
+    }
     collectDefaultMetrics({ register: this.registry, prefix: 'tessera_' });
     const registry = this.registry;
     new Gauge({

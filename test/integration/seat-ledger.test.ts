@@ -192,6 +192,19 @@ describe('R4.8 no deadlocks, and retries are never silent', () => {
 });
 
 describe('R4.8 measured in production', () => {
+  it('tessera_seats_in_use by kind and tessera_seat_refusals_total by code follow acquires and refusals', async () => {
+    const { organization } = await newOrganization(t, { seats: 1 });
+    const [a, b] = await membersOf(organization.inviteCode, 2);
+    const inUse = await metricValue(t, 'tessera_seats_in_use', { kind: 'MEMBER' });
+    const refused = await metricValue(t, 'tessera_seat_refusals_total', { code: 'SEATS_EXHAUSTED' });
+    const lease = (await acquire(t, a.token, 'metrics-pc')).lease!;
+    expect(await metricValue(t, 'tessera_seats_in_use', { kind: 'MEMBER' })).toBe(inUse + 1);
+    expect((await acquire(t, b.token, 'metrics-pc')).errors.map((e) => e.code)).toEqual(['SEATS_EXHAUSTED']);
+    expect(await metricValue(t, 'tessera_seat_refusals_total', { code: 'SEATS_EXHAUSTED' })).toBe(refused + 1);
+    expect((await release(t, a.token, lease.id)).errors).toEqual([]);
+    expect(await metricValue(t, 'tessera_seats_in_use', { kind: 'MEMBER' })).toBe(inUse);
+  });
+
   it('tessera_licenses_over_capacity (read when scraped; the sweep logs it too): 0 normally, above 0 for a license carrying more than its seats', async () => {
     await t.server.services.seats.sweepLapsed();
     expect(await metricValue(t, 'tessera_licenses_over_capacity')).toBe(0);

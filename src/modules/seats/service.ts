@@ -1,3 +1,4 @@
+import { DomainError } from '../../platform/errors';
 import type { Session } from '../../platform/auth/session';
 import type { LicenseEntity, PlatformName } from '../licenses/entities';
 import type { EntitlementView } from '../licenses/service';
@@ -8,7 +9,7 @@ import { entitlement, entitlementOfLease, type EntitlementLoaders } from './enti
 import type { SeatLeaseEntity } from './entities';
 import { heartbeat, release, reserveOffline } from './lifecycle';
 import { bindOffline } from './offline-binding';
-import { licensesOverCapacity } from './ledger/store';
+import { leasesInUseByKind, licensesOverCapacity } from './ledger/store';
 import { sweepLapsed, type SweepResult } from './sweeper';
 import { activeLeasesOf, leaseById, leaseOf, myLeases, usageOf } from './usage';
 
@@ -42,8 +43,21 @@ export class SeatService {
     this.waitlist = waitlist;
   }
 
-  acquire(session: Session, input: AcquireInput): Promise<Acquired> {
-    return acquireSeat(this.core, session, input, this.waitlist);
+  /** Told of every acquire refused for a domain reason (metrics: `tessera_seat_refusals_total{code}`). */
+  onAcquireRefused: (code: string) => void = () => undefined;
+
+  async acquire(session: Session, input: AcquireInput): Promise<Acquired> {
+    try {
+      return await acquireSeat(this.core, session, input, this.waitlist);
+    } catch (err) {
+      if (err instanceof DomainError) this.onAcquireRefused(err.code);
+      throw err;
+    }
+  }
+
+  /** Live leases now, by kind (the `tessera_seats_in_use` gauge, read at scrape). */
+  async leasesInUse(): Promise<Array<{ kind: string; n: number }>> {
+    return leasesInUseByKind(this.core.deps.ds.manager, this.core.now);
   }
 
   heartbeat(session: Session, leaseId: string): Promise<SeatLeaseEntity> {

@@ -263,6 +263,13 @@ export async function licensesOverCapacity(tx: EntityManager, now: Date): Promis
   return row.n;
 }
 
+/** Live leases now, counted by kind (metrics). */
+export async function leasesInUseByKind(tx: EntityManager, now: Date): Promise<Array<{ kind: string; n: number }>> {
+  return tx.query<Array<{ kind: string; n: number }>>(`SELECT x.kind, count(*)::int AS n FROM seat_leases x WHERE ${liveSql('x', '$1')} GROUP BY x.kind`, [
+    now,
+  ]);
+}
+
 // ---------------------------------------------------------------- writes (under the pool's lock)
 
 export interface NewLease {
