@@ -75,6 +75,8 @@ async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { acc
       domain: transport.domain,
       work: false,
       connectTimeoutMs: config.dbTimeouts.connectMs,
+      statementTimeoutMs: config.dbTimeouts.statementMs,
+      lockTimeoutMs: config.dbTimeouts.lockMs,
       query: (sql, params) => ds.query(sql, params),
     });
     await outbox.start();

@@ -211,6 +211,8 @@ async function assemble(
     domain: transport.domain,
     work: true,
     connectTimeoutMs: config.dbTimeouts.connectMs,
+    statementTimeoutMs: config.dbTimeouts.statementMs,
+    lockTimeoutMs: config.dbTimeouts.lockMs,
     query: (sql, params) => ds.query(sql, params),
   });
   await outbox.start();
@@ -343,7 +345,14 @@ async function assemble(
   const wsRules = [...specifiedRules, ...armor.validationRules, ...(config.production ? [NoSchemaIntrospectionCustomRule] : [])];
   const wsServer = new WebSocketServer({ server: httpServer, path: '/graphql', maxPayload: config.bodyLimitBytes });
   /** Operations under way on WebSocket connections, for their log line and metrics when they end. */
-  const wsOperations = new WeakMap<object, Map<string, { started: bigint; op: string; type: string }>>();
+  interface WsOperation {
+    started: bigint;
+    op: string;
+    type: string;
+    /** Errors a subscription reported (its refusal, or why it ended), for its log line when it ends. */
+    errors?: readonly { extensions?: Record<string, unknown> }[];
+  }
+  const wsOperations = new WeakMap<object, Map<string, WsOperation>>();
   const wsLoggers = new WeakMap<object, Logger>();
   const wsLogger = (extra: object, request: http.IncomingMessage): Logger => {
     let found = wsLoggers.get(extra);
@@ -354,6 +363,8 @@ async function assemble(
     return found;
   };
   const wsAccounts = new WeakMap<object, string>();
+  /** The connection's token as checked at connection_init: the only one its operations use. */
+  const wsAuthorization = new WeakMap<object, string>();
   const subscriptionLimits = new SubscriptionLimits(metrics);
   const endWsOperation = (
     extra: object,
@@ -365,6 +376,7 @@ async function assemble(
     if (!op) return;
     wsOperations.get(extra)!.delete(id);
     if (op.type === 'subscription') subscriptionLimits.release(wsAccounts.get(extra));
+    errors ??= op.errors;
     const ms = Number(process.hrtime.bigint() - op.started) / 1e6;
     metrics.operations.inc({ operation: op.op, type: op.type, outcome: errors?.length ? 'error' : 'ok' });
     metrics.operationSeconds.observe({ operation: op.op, type: op.type }, ms / 1000);
@@ -380,15 +392,17 @@ async function assemble(
       // the first operation; no token is an anonymous connection.
       onConnect: async (ctx) => {
         const params = ctx.connectionParams as { authorization?: unknown } | undefined;
-        const authorization = typeof params?.authorization === 'string' ? params.authorization : undefined;
+        if (params?.authorization !== undefined && typeof params.authorization !== 'string') return false;
+        const authorization = params?.authorization;
         if (!authorization) return true;
+        wsAuthorization.set(ctx.extra, authorization);
         const context = await contextFor(authorization, undefined, undefined, wsLogger(ctx.extra, ctx.extra.request));
         if (context.session.account) wsAccounts.set(ctx.extra, context.session.account.id);
         return context.session.principal.kind !== 'anonymous';
       },
       // Each operation is parsed and validated here, so that a bad document is an `error` message
       // for that operation alone (never the whole socket closed with 4500).
-      onSubscribe: (ctx, id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         let document: DocumentNode;
         try {
           document = parse(payload.query, { maxTokens: MAX_TOKENS });
@@ -400,29 +414,42 @@ async function assemble(
         const operation = getOperationAST(document, payload.operationName);
         if (!operation) return [coded(new GraphQLError('No operation of that name in the document.'), 'GRAPHQL_VALIDATION_FAILED')];
         let ops = wsOperations.get(ctx.extra);
-        if (!ops) wsOperations.set(ctx.extra, (ops = new Map<string, { started: bigint; op: string; type: string }>()));
+        if (!ops) wsOperations.set(ctx.extra, (ops = new Map<string, WsOperation>()));
+        // An ID still in use (a client that completed and reused it before the first had started)
+        // is refused: two operations under one ID could not both be ended or counted.
+        if (ops.has(id)) return [coded(new GraphQLError(`The operation ID ${id} is still in use.`), 'BAD_REQUEST')];
+        const req = ctx.extra.request;
+        let contextValue: Context;
+        try {
+          // Here rather than in graphql-ws's `context`: a failure (the database away) is an error
+          // for this operation, not the whole socket closed with 4500.
+          contextValue = await contextFor(
+            wsAuthorization.get(ctx.extra),
+            req.headers['accept-language'],
+            clientIp(req, config.trustProxyHops),
+            wsLogger(ctx.extra, req),
+          );
+        } catch (err) {
+          return [err instanceof GraphQLError ? err : internalError(err, wsLogger(ctx.extra, req), 'EN')];
+        }
         if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
           const refused = subscriptionLimits.admit(wsAccounts.get(ctx.extra), ops);
           if (refused) return [refused];
         }
         ops.set(id, { started: process.hrtime.bigint(), op: rootFields(operation), type: operation.operation });
-        return { schema, document, operationName: payload.operationName, variableValues: payload.variables };
+        return { schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
       },
       onNext: (ctx, id, _payload, _args, result) => {
         // A query or mutation has one result: it ends with it (a subscription ends at complete).
         const op = wsOperations.get(ctx.extra)?.get(id);
         if (op && op.type !== 'subscription') endWsOperation(ctx.extra, ctx.extra.request, id, result.errors);
+        else if (op && result.errors?.length) op.errors = result.errors;
       },
       onError: (ctx, id, _payload, errors) => endWsOperation(ctx.extra, ctx.extra.request, id, errors),
       onComplete: (ctx, id) => endWsOperation(ctx.extra, ctx.extra.request, id, undefined),
       // A closed socket ends whatever it still had running (counts and limits included).
       onClose: (ctx) => {
         for (const id of [...(wsOperations.get(ctx.extra)?.keys() ?? [])]) endWsOperation(ctx.extra, ctx.extra.request, id, undefined);
-      },
-      context: async (ctx) => {
-        const params = ctx.connectionParams as { authorization?: string } | undefined;
-        const req = ctx.extra.request;
-        return contextFor(params?.authorization, req.headers['accept-language'], clientIp(req, config.trustProxyHops), wsLogger(ctx.extra, req));
       },
     },
     wsServer,
@@ -497,7 +524,7 @@ async function assemble(
       cors({
         origin: config.corsOrigins,
         methods: ['GET', 'POST'],
-        allowedHeaders: ['content-type', 'authorization', 'accept-language', 'x-request-id'],
+        allowedHeaders: ['content-type', 'authorization', 'accept-language', 'x-request-id', 'apollo-require-preflight', 'x-apollo-operation-name'],
         exposedHeaders: ['x-request-id'],
         maxAge: 600,
       }),

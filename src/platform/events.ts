@@ -58,8 +58,9 @@ export class RedisEventBus implements EventBus {
     for (const client of [this.pub, this.sub]) client.on('error', (err) => this.logger.warn({ err: err.message }, 'redis connection error'));
     this.sub.on('message', (channel: string, raw: string) => {
       const cut = raw.indexOf('|');
-      if (cut < 0 || raw.slice(0, cut) === this.origin) return;
-      this.local.publish(channel, raw.slice(cut + 1));
+      if (cut >= 0 && raw.slice(0, cut) === this.origin) return; // ours, told locally already
+      // Without an origin: an instance of an older version (during a rolling upgrade).
+      this.local.publish(channel, cut >= 0 ? raw.slice(cut + 1) : raw);
     });
     this.sub.on('ready', () => {
       if (this.connectedBefore) {

@@ -33,6 +33,9 @@ export class Jobs {
     let ran = false;
     const p = this.ds
       .transaction(async (tx) => {
+        // This transaction only holds the round's lock while the round works on other connections:
+        // it is idle on purpose, and must not be ended by idle_in_transaction_session_timeout.
+        await tx.query('SET LOCAL idle_in_transaction_session_timeout = 0');
         const [{ locked }] = await tx.query<Array<{ locked: boolean }>>('SELECT pg_try_advisory_xact_lock($1) AS locked', [lockKey]);
         if (!locked) return;
         ran = true;

@@ -84,8 +84,10 @@ export class Metrics {
         registers: [this.registry],
         async collect() {
           this.reset();
+          const rows = await fromDatabase(leasesInUse);
+          if (!rows) return; // the database did not answer: no figure rather than a wrong one
           for (const kind of ['OWNER', 'MEMBER', 'OFFLINE_BOUND']) this.set({ kind }, 0);
-          for (const row of await leasesInUse()) this.set({ kind: row.kind }, row.n);
+          for (const row of rows) this.set({ kind: row.kind }, row.n);
         },
       });
     }
@@ -108,20 +110,23 @@ export class Metrics {
       help: 'Licenses carrying more live leases than their seats, read when scraped (R4.8: must stay 0; alert on > 0)',
       registers: [registry],
       async collect() {
-        this.set(await licensesOverCapacity());
+        // NaN when the database did not answer: unknown, not zero.
+        this.set((await fromDatabase(licensesOverCapacity)) ?? NaN);
       },
     });
     if (outbox) {
       // One read per scrape for both gauges (the scrape collects them one after the other).
-      let pending: Promise<OutboxStats> | undefined;
-      const read = () => (pending ??= outbox().finally(() => setImmediate(() => (pending = undefined))));
+      let pending: Promise<OutboxStats | undefined> | undefined;
+      const read = () => (pending ??= fromDatabase(outbox).finally(() => setImmediate(() => (pending = undefined))));
       new Gauge({
         name: 'tessera_outbox_messages',
         help: 'Mails in the outbox by state: queued (waiting, due for a retry or being sent) and failed (every retry used up)',
         labelNames: ['state'] as const,
         registers: [registry],
         async collect() {
+          this.reset();
           const stats = await read();
+          if (!stats) return;
           this.set({ state: 'queued' }, stats.queued);
           this.set({ state: 'failed' }, stats.failed);
         },
@@ -131,7 +136,7 @@ export class Metrics {
         help: 'Age of the oldest mail still queued (alert when it grows: SMTP is refusing or unreachable)',
         registers: [registry],
         async collect() {
-          this.set((await read()).oldestQueuedSeconds);
+          this.set((await read())?.oldestQueuedSeconds ?? NaN);
         },
       });
     }
@@ -165,6 +170,22 @@ export class Metrics {
         };
       },
     };
+  }
+}
+
+/**
+ * A figure read from the database for a scrape, or undefined when the database does not answer
+ * within a second: `/metrics` keeps answering (pool, process, counters) during an outage, without
+ * the series that need the database.
+ */
+async function fromDatabase<T>(read: () => Promise<T>): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([read(), new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), 1_000)))]);
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -115,8 +115,14 @@ test('a frozen database: /readyz says 503 within 3 s, requests fail within the b
     expect(r.data?.acquireSeat?.lease ?? r.data?.me ?? null).toBeNull();
   }
   expect(attempts.value[0].errors?.[0].message).toBe('Bei uns ist ein Fehler aufgetreten. Bitte versuchen Sie es erneut.');
-  // A request that needs no database still answers.
+  // A request that needs no database still answers, and so do the metrics (without the figures read from it).
   expect((await fetch(`${t.base}/healthz`)).status).toBe(200);
+  const metrics = await timed(() => fetch(`${t.base}/metrics`, { signal: AbortSignal.timeout(10_000) }));
+  expect(metrics.value.status).toBe(200);
+  const text = await metrics.value.text();
+  expect(text).toMatch(/tessera_db_pool_connections\{state="total"\}/);
+  expect(text).toMatch(/^tessera_licenses_over_capacity nan$/im); // unknown, not 0
+  expect(metrics.ms).toBeLessThan(3_000);
 
   thaw();
 

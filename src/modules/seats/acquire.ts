@@ -123,6 +123,10 @@ export async function acquireSeat(core: SeatCore, session: Session, input: Acqui
         }
         // R5.3: starting the app on a trial uses an active day (outside an open window).
         if (license.type === 'TRIAL' && (await core.trialDay(tx, license, now)) === 'OVER') return { ok: false, error: new DomainError('TRIAL_EXPIRED') };
+        // The lease starts when it is written, not when the lock was granted: a release (which
+        // takes only its account's lock) that this decision saw committed recorded its end before
+        // that commit, so the history never shows the two overlapping (R4.8, "at no instant").
+        const startedAt = new Date(Math.max(now.getTime(), core.deps.clock.now().getTime()));
         const lease = await store.insertLease(locks, {
           id: randomUUID(),
           accountId: account.id,
@@ -132,8 +136,8 @@ export async function acquireSeat(core: SeatCore, session: Session, input: Acqui
           deviceHash,
           platform: input.platform,
           kind: source.kind,
-          acquiredAt: now,
-          lapsesAt: source.kind === 'MEMBER' ? core.lapseFrom(now, null) : null,
+          acquiredAt: startedAt,
+          lapsesAt: source.kind === 'MEMBER' ? core.lapseFrom(startedAt, null) : null,
         });
         effects.pool(source.poolAccountId);
         if (source.organizationId && snap.mineWaiting) await onWaitlist.fulfil(locks, account.id, source.organizationId);

@@ -45,8 +45,11 @@ const baseQuery = pg.Client.prototype.query as AnyQuery;
     (result as Promise<unknown>).catch((err: unknown) => {
       if ((err as Error)?.message === 'Query read timeout') {
         // Not `end()`: that waits for the frozen server. `connection` is pg's internal socket wrapper.
-        const connection = (this as unknown as { connection?: { stream?: { destroy(err?: Error): void } } }).connection;
-        connection?.stream?.destroy(new Error('the database did not answer in time; connection dropped'));
+        // Marked unusable first: TypeORM releases the client before the socket's error arrives,
+        // and pg-pool drops a client that is not `_queryable` instead of handing it out again.
+        const self = this as unknown as { _queryable: boolean; connection?: { stream?: { destroy(err?: Error): void } } };
+        self._queryable = false;
+        self.connection?.stream?.destroy(new Error('the database did not answer in time; connection dropped'));
       }
     });
   }

@@ -25,9 +25,10 @@ const QUEUE_OPTIONS = {
   retryDelayMax: 3600,
   heartbeatSeconds: 10,
   expireInSeconds: 120,
-  // Never-started jobs wait up to a week (an SMTP outage of days); delivered ones are kept a day.
+  // A queued job may wait a week for its turn; finished ones (delivered, or failed for good, which
+  // the failed gauge counts) are kept a week, then deleted.
   retentionSeconds: 7 * 86400,
-  deleteAfterSeconds: 86400,
+  deleteAfterSeconds: 7 * 86400,
   notify: true,
 };
 
@@ -79,6 +80,8 @@ export class MailOutbox {
       /** Whether this process delivers (the server) or only enqueues (a one-off command). */
       work: boolean;
       connectTimeoutMs: number;
+      statementTimeoutMs: number;
+      lockTimeoutMs: number;
       /** Reads for stats and drain, through the server's own pool. */
       query: (sql: string, params: unknown[]) => Promise<Array<Record<string, unknown>>>;
     },
@@ -94,7 +97,7 @@ export class MailOutbox {
       application_name: 'tessera-outbox',
       max: 3,
       connectionTimeoutMillis: this.options.connectTimeoutMs,
-      options: '-c statement_timeout=15000 -c lock_timeout=5000',
+      options: `-c statement_timeout=${this.options.statementTimeoutMs} -c lock_timeout=${this.options.lockTimeoutMs}`,
       useListenNotify: this.options.work,
       supervise: this.options.work,
       schedule: false,
@@ -116,13 +119,26 @@ export class MailOutbox {
       async (jobs) =>
         Promise.all(
           jobs.map(async (job) => {
-            const mail = this.open(job.data.sealed);
+            let mail: QueuedMail;
+            try {
+              mail = this.open(job.data.sealed);
+            } catch (err) {
+              // Sealed under another APP_SECRET: no retry can read it (every instance needs the same secret).
+              logger.error({ err, job: job.id }, 'a queued mail cannot be opened (APP_SECRET differs between instances?); it is set aside');
+              return { id: job.id, status: 'deadletter' as const, output: { error: 'unreadable' } };
+            }
             try {
               await this.options.transport.deliver(mail);
             } catch (err) {
               this.onFailedAttempt(mail);
-              logger.warn({ err, kind: mail.kind, messageId: mail.messageId, attempt: job.retryCount + 1 }, 'mail not delivered yet; it will be retried');
-              return { id: job.id, status: 'failed' as const, output: { error: (err as Error).message } };
+              // A permanent refusal (SMTP 5xx: no such mailbox, policy) is not retried.
+              const code = (err as { responseCode?: number }).responseCode;
+              const permanent = code !== undefined && code >= 500 && code < 600;
+              logger.warn(
+                { err, kind: mail.kind, messageId: mail.messageId, attempt: job.retryCount + 1, permanent },
+                permanent ? 'mail refused for good by the SMTP server' : 'mail not delivered yet; it will be retried',
+              );
+              return { id: job.id, status: permanent ? ('deadletter' as const) : ('failed' as const), output: { error: (err as Error).message, code } };
             }
             await this.onDelivered(mail).catch((err: unknown) => logger.error({ err, kind: mail.kind }, 'recording a delivered mail failed'));
             return { id: job.id, status: 'completed' as const };
@@ -138,12 +154,14 @@ export class MailOutbox {
     const mail: QueuedMail = { ...message, ...extra, messageId: `<${id}@${this.options.domain}>` };
     const runner = tx.queryRunner;
     if (!runner) throw new Error('MailOutbox.send needs a transaction');
-    await boss.send(MAIL_QUEUE, { sealed: this.seal(mail) } satisfies MailJob, {
+    const queued = await boss.send(MAIL_QUEUE, { sealed: this.seal(mail) } satisfies MailJob, {
       id,
       db: {
         executeSql: async (text: string, values?: unknown[]) => ({ rows: (await runner.query(text, values, true)).records as unknown[] }),
       },
     });
+    // pg-boss answers null when it inserted nothing: the transaction must not commit without its mail.
+    if (queued !== id) throw new Error('the mail outbox did not queue the message');
     return id;
   }
 
