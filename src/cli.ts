@@ -1,19 +1,17 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
-import path from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config';
 import { SeatLedger } from './modules/seats/ledger';
 import { AccountService } from './modules/accounts/service';
 import { runOfflineCommand } from './offline/cli';
 import { Clock } from './platform/clock';
-import { databaseUrlOf, migrate, poolOf } from './platform/db/data-source';
+import { migrate, poolOf } from './platform/db/data-source';
 import { RateLimits } from './platform/rate-limit';
 import { Events, LocalEventBus } from './platform/events';
 import { createLogger, type Logger } from './platform/logger';
-import { Mailer, MailTransport } from './platform/mail/mailer';
-import { MailOutbox } from './platform/mail/outbox';
+import { Mailer } from './platform/mail/mailer';
 import { resolveAppSecret } from './platform/app-secret';
-import { openDatabase, startServer } from './server';
+import { mailOutboxFor, openDatabase, startServer } from './server';
 
 const USAGE = `Usage: npm run tessera -- <command>
 
@@ -63,22 +61,11 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { accounts: AccountService }) => Promise<T>): Promise<T> {
   const { ds, embedded } = await openDatabase(config, logger);
   // A one-off command queues mail in the outbox; the server's worker delivers it.
-  const transport = new MailTransport({ smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail') }, logger);
-  let outbox: MailOutbox | undefined;
+  let mail: ReturnType<typeof mailOutboxFor> | undefined;
   try {
     await migrate(ds, logger);
-    outbox = new MailOutbox({
-      databaseUrl: databaseUrlOf(ds),
-      appSecret: resolveAppSecret(config.appSecret, config.dataDir, logger),
-      transport,
-      logger,
-      domain: transport.domain,
-      work: false,
-      connectTimeoutMs: config.dbTimeouts.connectMs,
-      statementTimeoutMs: config.dbTimeouts.statementMs,
-      lockTimeoutMs: config.dbTimeouts.lockMs,
-      query: (sql, params) => ds.query(sql, params),
-    });
+    mail = mailOutboxFor(config, ds, resolveAppSecret(config.appSecret, config.dataDir, logger), logger, false);
+    const { outbox } = mail;
     await outbox.start();
     const mailer = new Mailer(outbox);
     const clock = new Clock(false);
@@ -96,8 +83,8 @@ async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { acc
       }),
     });
   } finally {
-    await outbox?.stop();
-    transport.close();
+    await mail?.outbox.stop();
+    mail?.transport.close();
     await ds.destroy();
     await embedded?.stop();
   }

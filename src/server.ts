@@ -148,6 +148,37 @@ export function buildSchema(): GraphQLSchema {
   });
 }
 
+/**
+ * The mail outbox on this database and its transport: `work` for a server (it delivers), not for a
+ * one-off command (it only queues; a server delivers). Not started yet.
+ */
+export function mailOutboxFor(
+  config: Config,
+  ds: DataSource,
+  appSecret: string,
+  logger: Logger,
+  work: boolean,
+): { transport: MailTransport; outbox: MailOutbox } {
+  // In production the links in mail files are not logged: they are live credentials.
+  const transport = new MailTransport(
+    { smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail'), logLinks: !config.production },
+    logger,
+  );
+  const outbox = new MailOutbox({
+    databaseUrl: databaseUrlOf(ds),
+    appSecret,
+    transport,
+    logger,
+    domain: transport.domain,
+    work,
+    connectTimeoutMs: config.dbTimeouts.connectMs,
+    statementTimeoutMs: config.dbTimeouts.statementMs,
+    lockTimeoutMs: config.dbTimeouts.lockMs,
+    query: (sql, params) => ds.query(sql, params),
+  });
+  return { transport, outbox };
+}
+
 /** Database of this instance: DATABASE_URL, or the embedded server under DATA_DIR/postgres. */
 export async function openDatabase(config: Config, logger: Logger): Promise<{ ds: DataSource; embedded?: EmbeddedPostgres }> {
   let embedded: EmbeddedPostgres | undefined;
@@ -197,24 +228,8 @@ async function assemble(
   const appSecret = resolveAppSecret(config.appSecret, config.dataDir, logger);
   const clock = new Clock(config.testClock);
   if (config.testClock) logger.warn("TEST_CLOCK=1: advanceTestClock can move this server's time");
-  // In production the links in mail files are not logged: they are live credentials.
-  const transport = new MailTransport(
-    { smtpUrl: config.smtpUrl, from: config.mailFrom, mailDir: path.join(config.dataDir, 'mail'), logLinks: !config.production },
-    logger,
-  );
+  const { transport, outbox } = mailOutboxFor(config, ds, appSecret, logger, true);
   undo.push(async () => transport.close());
-  const outbox = new MailOutbox({
-    databaseUrl: databaseUrlOf(ds),
-    appSecret,
-    transport,
-    logger,
-    domain: transport.domain,
-    work: true,
-    connectTimeoutMs: config.dbTimeouts.connectMs,
-    statementTimeoutMs: config.dbTimeouts.statementMs,
-    lockTimeoutMs: config.dbTimeouts.lockMs,
-    query: (sql, params) => ds.query(sql, params),
-  });
   await outbox.start();
   undo.push(() => outbox.stop());
   const mailer = new Mailer(outbox);

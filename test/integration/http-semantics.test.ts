@@ -110,34 +110,25 @@ describe('the WebSocket', () => {
     }
   });
 
+  /** The close code a connection with these connection parameters ends with. */
+  const closeCodeFor = (connectionParams: Record<string, unknown>) =>
+    new Promise<number>((resolve) => {
+      const client = createClient({
+        url: t.url.replace(/^http/, 'ws'),
+        webSocketImpl: WebSocket,
+        connectionParams,
+        retryAttempts: 0,
+        lazy: false,
+        onNonLazyError: () => undefined,
+        on: { closed: (event) => resolve((event as { code: number }).code) },
+      });
+      client.on('error', () => undefined);
+    });
+
   test('a token that does not authenticate is refused at connection_init with 4403', async () => {
-    const closed = await new Promise<number>((resolve) => {
-      const client = createClient({
-        url: t.url.replace(/^http/, 'ws'),
-        webSocketImpl: WebSocket,
-        connectionParams: { authorization: 'Bearer not-a-token' },
-        retryAttempts: 0,
-        lazy: false,
-        onNonLazyError: () => undefined,
-        on: { closed: (event) => resolve((event as { code: number }).code) },
-      });
-      client.on('error', () => undefined);
-    });
-    expect(closed).toBe(4403);
+    expect(await closeCodeFor({ authorization: 'Bearer not-a-token' })).toBe(4403);
     // Nor is a token smuggled in as something else than a string.
-    const smuggled = await new Promise<number>((resolve) => {
-      const client = createClient({
-        url: t.url.replace(/^http/, 'ws'),
-        webSocketImpl: WebSocket,
-        connectionParams: { authorization: ['Bearer not-a-token'] },
-        retryAttempts: 0,
-        lazy: false,
-        onNonLazyError: () => undefined,
-        on: { closed: (event) => resolve((event as { code: number }).code) },
-      });
-      client.on('error', () => undefined);
-    });
-    expect(smuggled).toBe(4403);
+    expect(await closeCodeFor({ authorization: ['Bearer not-a-token'] })).toBe(4403);
   });
 
   test('queries and mutations over the WebSocket are logged (with a request ID) and counted like HTTP ones', async () => {
