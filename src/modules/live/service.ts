@@ -59,8 +59,39 @@ class SharedReads<T> {
   }
 }
 
+/**
+ * Turns for pushes, a few per turn of the event loop: a pool change with a thousand subscribers
+ * becomes a thousand pushes (each executed, serialized and sent), and done at once they would hold
+ * the event loop for tens of milliseconds while every other request waits. In chunks, requests
+ * are served in between.
+ */
+class PushTurns {
+  private readonly waiting: Array<() => void> = [];
+  private scheduled = false;
+
+  constructor(private readonly perTurn = 25) {}
+
+  turn(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiting.push(resolve);
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      for (const resolve of this.waiting.splice(0, this.perTurn)) resolve();
+      if (this.waiting.length > 0) this.schedule();
+    });
+  }
+}
+
 export class LiveService {
   private readonly usageReads = new SharedReads<SeatUsageView>();
+  private readonly turns = new PushTurns();
 
   constructor(private readonly deps: LiveServiceDeps) {}
 
@@ -89,7 +120,9 @@ export class LiveService {
       };
       let signalAt = 0;
       const pushUsage = this.coalesced(async () => {
-        push(await this.usageReads.get(org.id, signalAt, () => this.deps.seats.usageOf(org)));
+        const usage = await this.usageReads.get(org.id, signalAt, () => this.deps.seats.usageOf(org));
+        await this.turns.turn();
+        push(usage);
       }, end);
       const onPool = () => {
         signalAt = performance.now();
