@@ -43,7 +43,7 @@ import { Session } from './platform/auth/session';
 import { Clock } from './platform/clock';
 import type { Context } from './platform/context';
 import { keyedHash, safeEqual } from './platform/crypto';
-import { createDataSource, databaseUrlOf, migrate, pendingMigrations, poolOf } from './platform/db/data-source';
+import { createDataSource, databaseUrlOf, migrate, pendingMigrations, poolOf, probeDatabase } from './platform/db/data-source';
 import { observeRetries } from './platform/db/transaction';
 import { ensureEmbeddedPostgres, freePort, type EmbeddedPostgres } from './platform/db/embedded';
 import { rootFields, Metrics } from './platform/metrics';
@@ -554,7 +554,9 @@ async function assemble(
     if (!ready || stopping) return void res.status(503).json({ status: stopping ? 'stopping' : 'starting' });
     try {
       const pending = await within(READY_DB_MS, async () => {
-        await ds.query('SELECT 1');
+        // The probe's own read timeout: an unanswered probe frees its connection (pg-pool drops it)
+        // when the check gives up, instead of holding it for the full statement timeout.
+        await probeDatabase(ds, READY_DB_MS);
         return pendingMigrations(ds);
       });
       if (pending) return void res.status(503).json({ status: 'migrations pending' });

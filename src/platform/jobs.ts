@@ -41,7 +41,9 @@ export class Jobs {
         ran = true;
         const result = await round();
         this.logger.debug({ job: name, result }, 'job round done');
-        this.onRound(name, 'ok');
+      })
+      .then(() => {
+        if (ran) this.onRound(name, 'ok'); // once committed
       })
       .catch((err: unknown) => {
         this.logger.error({ err, job: name }, 'job round failed');

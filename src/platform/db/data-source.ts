@@ -124,6 +124,18 @@ export function databaseUrlOf(ds: DataSource): string {
   return url;
 }
 
+/**
+ * `SELECT 1` with a read timeout of its own, on the pool behind TypeORM: when the database does not
+ * answer, the probe's connection is dropped when the probe gives up (pg-pool removes a client
+ * released with an error), not held for the full statement timeout.
+ */
+export async function probeDatabase(ds: DataSource, timeoutMs: number): Promise<void> {
+  const pool = (ds.driver as unknown as { master?: pg.Pool }).master;
+  if (!pool) throw new Error('the DataSource is not initialized');
+  // `query_timeout` per query is pg's (ConnectionParameters / Client.query), not in its type definitions.
+  await pool.query({ text: 'SELECT 1', query_timeout: timeoutMs } as pg.QueryConfig);
+}
+
 /** The `pg` pool behind TypeORM, for metrics. */
 export function poolOf(ds: DataSource): { totalCount: number; idleCount: number; waitingCount: number } | undefined {
   const driver = ds.driver as unknown as { master?: { totalCount: number; idleCount: number; waitingCount: number } };
