@@ -10,35 +10,20 @@
  * made and pushes received. BENCH_SECONDS per phase (default 15).
  */
 import { randomUUID } from 'node:crypto';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { Pool } from 'pg';
-import { freePort, readEmbeddedState } from '../src/platform/db/embedded';
 import { projectRoot } from '../src/platform/paths';
 import { MAX_SUBSCRIPTIONS_PER_CONNECTION } from '../src/server';
+import { BENCH_SHOP_TOKEN, gql, startBenchServer } from './server';
 
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 15);
 const CHANGERS = 8;
 const CHANGES_PER_SECOND = Number(process.env.BENCH_CHANGES_PER_SECOND ?? 10);
 const PER_ADMIN = 100; // two connections of 50 each: within the per-account limit of 200
-const SECRET = 'bench-secret-bench-secret-bench-secret-00';
-const SHOP = 'bench-shop-token-0123456789';
 const PASSWORD = 'bench passphrase for fan-out';
-
-async function gql(url: string, token: string | undefined, query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data!;
-}
 
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -56,31 +41,8 @@ async function probe(url: string, token: string, until: number): Promise<number[
 }
 
 async function main(): Promise<void> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-bench-fanout-'));
-  fs.chmodSync(dataDir, 0o755); // the embedded database may run as another user (when we are root)
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PORT: String(port),
-    DATA_DIR: dataDir,
-    APP_SECRET: SECRET,
-    SHOP_API_TOKEN: SHOP,
-    RATE_LIMIT_FACTOR: '100000',
-    LOG_LEVEL: 'warn',
-  };
-  delete env.DATABASE_URL;
-  const child = spawn(process.execPath, [path.join(projectRoot(), 'dist', 'src', 'cli.js'), 'serve'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /Tessera GraphQL API: (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  const state = readEmbeddedState(dataDir)!;
-  const admin = new Pool({ connectionString: `postgres://${state.user}:${encodeURIComponent(state.password)}@127.0.0.1:${state.port}/tessera`, max: 2 });
+  const bench = await startBenchServer('fanout');
+  const { url, admin } = bench;
   let worker: Worker | undefined;
   try {
     const register = async (label: string) => {
@@ -92,7 +54,7 @@ async function main(): Promise<void> {
       return d.register as { token: string; account: { id: string; userId: string } };
     };
     const owner = await register('owner');
-    await gql(url, SHOP, 'mutation($i: IssueLicenseInput!) { issueLicense(input: $i) { errors { code } } }', {
+    await gql(url, BENCH_SHOP_TOKEN, 'mutation($i: IssueLicenseInput!) { issueLicense(input: $i) { errors { code } } }', {
       i: {
         type: 'COMMERCIAL',
         seats: CHANGERS,
@@ -196,11 +158,7 @@ async function main(): Promise<void> {
     console.log(`written to ${path.relative(projectRoot(), file)}`);
   } finally {
     worker?.postMessage('stop');
-    await admin.end();
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGTERM');
-    await exited;
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await bench.stop();
   }
 }
 

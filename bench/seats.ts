@@ -11,17 +11,14 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
-import { spawn } from 'node:child_process';
-import { readEmbeddedState, freePort } from '../src/platform/db/embedded';
 // The direct-SQL baseline runs the server's own heartbeat statement.
 import { ACCOUNT_LOCK_NAMESPACE, HEARTBEAT_FAST_SQL, lockKey, POOL_LOCK_NAMESPACE } from '../src/modules/seats/ledger';
 import { keyedHash } from '../src/platform/crypto';
 import { projectRoot } from '../src/platform/paths';
+import { BENCH_SECRET, BENCH_SHOP_TOKEN, gql, startBenchServer } from './server';
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 64);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
-const SECRET = 'bench-secret-bench-secret-bench-secret-00';
-const SHOP = 'bench-shop-token-0123456789';
 const PASSWORD = 'bench passphrase for seats';
 const SEAT_TIMEOUT_MS = 28800 * 1000;
 
@@ -52,49 +49,10 @@ class Recorder {
   }
 }
 
-async function gql(url: string, token: string | undefined, query: string, variables: Record<string, unknown> = {}) {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: JSON.stringify({ query, variables }),
-  });
-  const body = (await res.json()) as { data?: Record<string, any>; errors?: unknown[] };
-  if (body.errors) throw new Error(JSON.stringify(body.errors));
-  return body.data!;
-}
-
 async function main(): Promise<void> {
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tessera-bench-'));
-  fs.chmodSync(dataDir, 0o755); // the embedded database may run as another user (when we are root)
-  const port = await freePort();
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    PORT: String(port),
-    DATA_DIR: dataDir,
-    APP_SECRET: SECRET,
-    SHOP_API_TOKEN: SHOP,
-    RATE_LIMIT_FACTOR: '100000',
-    LOG_LEVEL: 'warn',
-    DB_POOL_SIZE: '20',
-  };
-  delete env.DATABASE_URL;
   const nodeArgs = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...nodeArgs, path.join(projectRoot(), 'dist', 'src', 'cli.js'), 'serve'], {
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /Tessera GraphQL API: (\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)));
-  });
-  const state = readEmbeddedState(dataDir)!;
-  const databaseUrl = `postgres://${state.user}:${encodeURIComponent(state.password)}@127.0.0.1:${state.port}/tessera`;
-  const admin = new Pool({ connectionString: databaseUrl, max: 2 });
+  const bench = await startBenchServer('seats', { DB_POOL_SIZE: '20' }, nodeArgs);
+  const { url, databaseUrl, admin } = bench;
   const server = { ds: { query: (sql: string, params?: unknown[]) => admin.query(sql, params).then((r) => r.rows) } };
   console.log(`server on ${url}; ${CLIENTS} clients, ${SECONDS} s per phase`);
   try {
@@ -108,7 +66,7 @@ async function main(): Promise<void> {
       return d.register as { token: string; account: { id: string; userId: string } };
     };
     const owner = await register(-1);
-    await gql(url, SHOP, `mutation($i: IssueLicenseInput!) { issueLicense(input: $i) { errors { code } } }`, {
+    await gql(url, BENCH_SHOP_TOKEN, `mutation($i: IssueLicenseInput!) { issueLicense(input: $i) { errors { code } } }`, {
       i: {
         type: 'COMMERCIAL',
         seats: CLIENTS + 10,
@@ -175,7 +133,7 @@ async function main(): Promise<void> {
     const directDeadline = Date.now() + SECONDS * 1000;
     await Promise.all(
       members.map(async (m, i) => {
-        const deviceHash = keyedHash(SECRET, 'device', `direct-${i}`);
+        const deviceHash = keyedHash(BENCH_SECRET, 'device', `direct-${i}`);
         while (Date.now() < directDeadline) {
           try {
             const leaseId = await direct.time('acquire', () =>
@@ -272,10 +230,7 @@ async function main(): Promise<void> {
     console.log(`GraphQL path: ${graphql.cyclesPerSecond} cycles/s; direct SQL: ${baseline.cyclesPerSecond} cycles/s; ratio ${result.ratio}`);
     console.log(`written to ${path.relative(projectRoot(), file)}`);
   } finally {
-    await admin.end();
-    child.kill('SIGTERM');
-    await new Promise((resolve) => child.once('exit', resolve));
-    fs.rmSync(dataDir, { recursive: true, force: true });
+    await bench.stop();
   }
 }
 
