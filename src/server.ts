@@ -296,6 +296,7 @@ async function assemble(
     acceptLanguage: string | undefined,
     ip: string | undefined,
     requestLogger: Logger = logger,
+    memoize = false,
   ): Promise<Context> {
     let session = Session.anonymous;
     const requestLang = negotiateLanguage(acceptLanguage);
@@ -304,9 +305,11 @@ async function assemble(
       const raw = match[1];
       if (config.shopApiToken && safeEqual(raw, config.shopApiToken)) session = new Session({ kind: 'shop' });
       else {
-        let found: Awaited<ReturnType<typeof services.accounts.authenticate>>;
+        let found: Session | undefined;
         try {
-          found = await services.accounts.authenticate(raw);
+          // HTTP requests remember organization standings for their own decisions; a WebSocket
+          // operation lives long and decides afresh each time.
+          found = await services.accounts.sessionOf(raw, { memoize });
         } catch (err) {
           // Outside any resolver: said the same way (generic, localized), and 503 when the database is away.
           const error = internalError(err, requestLogger, requestLang ?? 'EN');
@@ -314,7 +317,7 @@ async function assemble(
             extensions: { ...error.extensions, http: { status: error.extensions.reason === 'DATABASE_UNAVAILABLE' ? 503 : 500 } },
           });
         }
-        if (found) session = new Session({ kind: 'account', account: found.account, tokenId: found.token.id, client: found.token.client });
+        if (found) session = found;
       }
     }
     return {
@@ -586,7 +589,7 @@ async function assemble(
     express.json({ limit: config.bodyLimitBytes }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) =>
-        contextFor(req.headers.authorization, req.headers['accept-language'], clientIp(req, config.trustProxyHops), res.locals.logger as Logger),
+        contextFor(req.headers.authorization, req.headers['accept-language'], clientIp(req, config.trustProxyHops), res.locals.logger as Logger, true),
     }),
   );
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {

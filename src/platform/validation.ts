@@ -30,3 +30,36 @@ export function checkText(value: string, field: string[], reason: string, min: n
   if (length < min || length > max || hasControlCharacters(trimmed)) throw new DomainError('BAD_USER_INPUT', { reason, field });
   return trimmed;
 }
+
+// R1.11: what a name may not hold. Cc: control characters (C0, DEL, C1). Cf: format characters, the
+// invisible and bidirectional ones: soft hyphen U+00AD, Arabic letter mark U+061C, zero-width space,
+// non-joiner and joiner U+200B–U+200D, LRM and RLM, the embeddings and overrides U+202A–U+202E (such
+// as the right-to-left override U+202E), the word joiner U+2060, the isolates U+2066–U+2069, the BOM
+// U+FEFF, the tag characters. As the rule is written, this also refuses the zero-width joiner (Cf)
+// inside emoji ZWJ sequences (woman technologist U+1F469 U+200D U+1F4BB, rainbow flag, families) and
+// the zero-width non-joiner that Persian spellings use; single emoji, regional-indicator flags, skin
+// tones and variation selectors (Mn) are accepted.
+const NAME_FORBIDDEN = /[\p{Cc}\p{Cf}]/u;
+/**
+ * The longest run of combining marks (\p{M}) a name may hold on one base character. After NFC real
+ * scripts need at most 2–3 (Vietnamese 1, Devanagari, Thai or vocalized Arabic 2–3), Hebrew with
+ * points and cantillation up to 4;
+ * "Zalgo" stacks that spill over the neighbouring lines of a member list or an email use dozens.
+ */
+export const MAX_COMBINING_MARKS = 4;
+const COMBINING_STACK = new RegExp(`\\p{M}{${MAX_COMBINING_MARKS + 1}}`, 'u');
+
+/**
+ * R1.11: an account's or organization's name, as it is stored: NFC-normalized and trimmed (white space
+ * at either end, which includes tabs, line breaks and a BOM there, is dropped), then refused with
+ * reason `NAME_CHARACTERS` when it holds a control or format character (Cc, Cf) or more than
+ * MAX_COMBINING_MARKS combining marks in a row, and with `NAME_LENGTH` unless it has 1–200 characters
+ * (code points). Idempotent: a name it returns comes back unchanged.
+ */
+export function checkName(value: string, field: string[]): string {
+  const name = value.normalize('NFC').trim();
+  if (NAME_FORBIDDEN.test(name) || COMBINING_STACK.test(name)) throw new DomainError('BAD_USER_INPUT', { reason: 'NAME_CHARACTERS', field });
+  const length = [...name].length;
+  if (length < 1 || length > 200) throw new DomainError('BAD_USER_INPUT', { reason: 'NAME_LENGTH', field });
+  return name;
+}

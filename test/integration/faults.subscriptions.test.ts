@@ -146,7 +146,7 @@ test('R7.2 one database read per pool change, shared by every subscriber of the 
   try {
     const subs = Array.from({ length: 40 }, () => subscribe<Usage>(client, USAGE, { id: organization.id }, 'seatUsageChanged'));
     for (const s of subs) await s.waitForCount(1);
-    const reads = jest.spyOn(a.server.services.seats, 'usageOf');
+    const reads = jest.spyOn(a.server.services.seats, 'usageForListener');
     try {
       const got = await acquire(a, member.token, 'shared-pc');
       expect(got.errors).toEqual([]);

@@ -7,18 +7,20 @@ export const accountResolvers: Resolvers = {
     me: (_p, _a, ctx) => ctx.services.accounts.me(ctx.session),
   },
   Mutation: {
-    register: (_p, { input }, ctx) => payload(ctx, () => ctx.services.accounts.register(input, ctx.ipHash)),
-    verifyEmail: (_p, { token }, ctx) => payload(ctx, async () => ({ account: await ctx.services.accounts.verifyEmail(token) })),
+    register: (_p, { input }, ctx) => payload(ctx, () => ctx.services.accounts.register(ctx.session, input, ctx.ipHash)),
+    verifyEmail: (_p, { token }, ctx) => payload(ctx, async () => ({ account: await ctx.services.accounts.verifyEmail(ctx.session, token) })),
     resendVerificationEmail: (_p, _a, ctx) =>
       payload(ctx, async () => (await ctx.services.accounts.resendVerificationEmail(ctx.session), { ok: true }), { ok: false }),
     login: (_p, { input }, ctx) =>
-      payload(ctx, () => ctx.services.accounts.login({ email: input.email, password: input.password, client: input.client ?? 'WEB' }, ctx.ipHash)),
+      payload(ctx, () => ctx.services.accounts.login(ctx.session, { email: input.email, password: input.password, client: input.client ?? 'WEB' }, ctx.ipHash)),
     logout: (_p, _a, ctx) => payload(ctx, async () => (await ctx.services.accounts.logout(ctx.session), { ok: true }), { ok: false }),
     logoutEverywhere: (_p, _a, ctx) => payload(ctx, () => ctx.services.accounts.logoutEverywhere(ctx.session), { endedLeases: 0, revokedTokens: 0 }),
     requestPasswordReset: (_p, { email }, ctx) =>
-      payload(ctx, async () => (await ctx.services.accounts.requestPasswordReset(email, ctx.ipHash), { ok: true }), { ok: false }),
+      payload(ctx, async () => (await ctx.services.accounts.requestPasswordReset(ctx.session, email, ctx.ipHash), { ok: true }), { ok: false }),
     resetPassword: (_p, { input }, ctx) =>
-      payload(ctx, async () => (await ctx.services.accounts.resetPassword(input.token, input.newPassword, ctx.ipHash), { ok: true }), { ok: false }),
+      payload(ctx, async () => (await ctx.services.accounts.resetPassword(ctx.session, input.token, input.newPassword, ctx.ipHash), { ok: true }), {
+        ok: false,
+      }),
     updateProfile: (_p, { input }, ctx) => payload(ctx, async () => ({ account: await ctx.services.accounts.updateProfile(ctx.session, input) })),
   },
   Account: {

@@ -2,14 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { EntityManager } from 'typeorm';
 import { In, IsNull } from 'typeorm';
-import type { Session } from '../../platform/auth/session';
+import { Session, type Principal } from '../../platform/auth/session';
+import { databaseFacts, type AuthorizationFacts } from '../../platform/auth/policy';
 import type { ServiceDeps } from '../../platform/deps';
 import { addMs, DAY, HOUR } from '../../platform/clock';
 import { newPublicId, newSecretToken, sha256 } from '../../platform/crypto';
 import { inTransaction, isUniqueViolation, retryOnUniqueRandom } from '../../platform/db/transaction';
 import type { Tx } from '../../platform/db/data-source';
 import { DomainError } from '../../platform/errors';
-import { checkEmail, checkText, hasControlCharacters } from '../../platform/validation';
+import { checkEmail, checkName, hasControlCharacters } from '../../platform/validation';
 import type { Lang } from '../../platform/i18n';
 import { passwordResetMail, verificationMail } from '../../platform/mail/templates';
 import { AccountEntity, AuthTokenEntity, EmailTokenEntity, type ClientKindName, type EmailTokenPurpose, type LanguageCode, type RoleName } from './entities';
@@ -35,10 +36,6 @@ export type AccountServiceDeps = ServiceDeps & { ledger: SeatLedger };
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
-}
-
-function checkName(name: string, field: string[]): string {
-  return checkText(name, field, 'NAME_LENGTH', 1, 200);
 }
 
 function checkPassword(password: string, field: string[]): void {
@@ -67,7 +64,23 @@ interface TokenAccountRow {
 }
 
 export class AccountService {
-  constructor(private readonly deps: AccountServiceDeps) {}
+  /** Where authorization decisions read organizations and memberships. */
+  private readonly facts: AuthorizationFacts;
+
+  constructor(private readonly deps: AccountServiceDeps) {
+    this.facts = databaseFacts(deps.ds.manager);
+  }
+
+  /** A session for `principal` whose decisions read the database; `memoize`: one request's worth. */
+  sessionFor(principal: Principal, options: { memoize?: boolean } = {}): Session {
+    return new Session(principal, this.facts, options);
+  }
+
+  /** The session behind a bearer token, or undefined when it is unknown, revoked or idle too long. */
+  async sessionOf(raw: string, options: { memoize?: boolean } = {}): Promise<Session | undefined> {
+    const found = await this.authenticate(raw);
+    return found ? this.sessionFor({ kind: 'account', account: found.account, tokenId: found.token.id, client: found.token.client }, options) : undefined;
+  }
 
   private get now(): Date {
     return this.deps.clock.now();
@@ -77,9 +90,11 @@ export class AccountService {
 
   /** R1.1–R1.4: creates the account, logs it in with a WEB token, emails the verification link. */
   async register(
+    session: Session,
     input: { email: string; password: string; name: string; language: LanguageCode },
     ipHash: string,
   ): Promise<{ token: string; account: AccountEntity }> {
+    await session.assert('public');
     await this.deps.rateLimits.consume('register:ip', ipHash);
     const email = checkEmail(input.email, ['input', 'email']);
     const name = checkName(input.name, ['input', 'name']);
@@ -133,7 +148,8 @@ export class AccountService {
   }
 
   /** R1.3: single use, 7 days. */
-  async verifyEmail(token: string): Promise<AccountEntity> {
+  async verifyEmail(session: Session, token: string): Promise<AccountEntity> {
+    await session.assert('public');
     return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
       const row = await this.consumeEmailToken(tx, token, 'VERIFY_EMAIL');
       const account = await tx.findOneByOrFail(AccountEntity, { id: row.accountId });
@@ -148,7 +164,7 @@ export class AccountService {
 
   /** R1.3: a new link; the old one stops working. Already verified: nothing to send. */
   async resendVerificationEmail(session: Session): Promise<void> {
-    const caller = session.requireAccount();
+    const caller = await session.assert('account:self');
     await this.deps.rateLimits.consume('verification-resend:account', caller.id);
     await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
       const account = await tx.findOneByOrFail(AccountEntity, { id: caller.id });
@@ -175,7 +191,12 @@ export class AccountService {
    * that finds a block answers LOGIN_BLOCKED whatever its password. Failures are committed before
    * the answer is given.
    */
-  async login(input: { email: string; password: string; client: ClientKindName }, ipHash: string): Promise<{ token: string; account: AccountEntity }> {
+  async login(
+    session: Session,
+    input: { email: string; password: string; client: ClientKindName },
+    ipHash: string,
+  ): Promise<{ token: string; account: AccountEntity }> {
+    await session.assert('public');
     const { ds, logger } = this.deps;
     await this.deps.rateLimits.consume('login:ip', ipHash);
     const account =
@@ -332,7 +353,7 @@ export class AccountService {
 
   /** R1.5: revokes the token of this request. */
   async logout(session: Session): Promise<void> {
-    const account = session.requireAccount();
+    const account = await session.assert('account:self');
     await this.deps.ds.getRepository(AuthTokenEntity).update({ id: session.tokenId!, revokedAt: IsNull() }, { revokedAt: this.now });
     this.deps.events.accountChanged(account.id);
   }
@@ -343,7 +364,7 @@ export class AccountService {
    * token making the request stays, so that the portal page that asked keeps working.
    */
   async logoutEverywhere(session: Session): Promise<{ revokedTokens: number; endedLeases: number }> {
-    const account = session.requireAccount();
+    const account = await session.assert('account:self');
     return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       const keep = session.principal.kind === 'account' && session.principal.client === 'WEB' ? session.tokenId : undefined;
       const result = await tx.query<[unknown[], number | null]>(
@@ -363,7 +384,8 @@ export class AccountService {
    * do one lookup and a write-sized transaction, mail goes out after the answer, and the answer is
    * never given before a fixed floor.
    */
-  async requestPasswordReset(email: string, ipHash: string): Promise<void> {
+  async requestPasswordReset(session: Session, email: string, ipHash: string): Promise<void> {
+    await session.assert('public');
     const started = performance.now();
     const { ds, logger } = this.deps;
     await this.deps.rateLimits.consume('password-reset:ip', ipHash);
@@ -384,7 +406,8 @@ export class AccountService {
   }
 
   /** R1.7: single use, 60 minutes, and every token of the account is revoked. */
-  async resetPassword(token: string, newPassword: string, ipHash: string): Promise<void> {
+  async resetPassword(session: Session, token: string, newPassword: string, ipHash: string): Promise<void> {
+    await session.assert('public');
     checkPassword(newPassword, ['input', 'newPassword']);
     await this.deps.rateLimits.consume('password-reset:ip', ipHash);
     // Hashing is the expensive part: only for a link that can still be used.
@@ -447,7 +470,7 @@ export class AccountService {
 
   /** R1.8: name and language change; the email address does not. */
   async updateProfile(session: Session, input: { name?: string | null; language?: LanguageCode | null }): Promise<AccountEntity> {
-    const caller = session.requireVerified();
+    const caller = await session.assert('account:use');
     const changes: Partial<AccountEntity> = {};
     if (input.name !== undefined && input.name !== null) changes.name = checkName(input.name, ['input', 'name']);
     if (input.language !== undefined && input.language !== null) changes.language = input.language;
@@ -461,9 +484,9 @@ export class AccountService {
 
   /** The caller's own account, fresh from the database. */
   async me(session: Session): Promise<AccountEntity | null> {
-    const account = session.account;
-    if (!account) return null;
-    return this.deps.ds.getRepository(AccountEntity).findOneBy({ id: account.id });
+    // Nobody logged in: null, as the schema says (not an error), decided by the same rule.
+    if (!(await session.can('account:self'))) return null;
+    return this.deps.ds.getRepository(AccountEntity).findOneBy({ id: session.account!.id });
   }
 
   async byIds(ids: readonly string[]): Promise<Array<AccountEntity | null>> {

@@ -1,6 +1,5 @@
 import type { Resolvers } from '../../generated/graphql';
 import { payload } from '../../platform/graphql/payload';
-import { summaryOf } from '../accounts/summary';
 
 export const licenseResolvers: Resolvers = {
   Query: {
@@ -14,19 +13,16 @@ export const licenseResolvers: Resolvers = {
   },
   Account: {
     licenses: (account, _a, ctx) => ctx.services.licenses.licensesOf(ctx.session, account.id),
-    seatPool: async (account, _a, ctx) => ctx.services.licenses.seatPool(await ctx.services.licenses.licensesOf(ctx.session, account.id)),
+    seatPool: (account, _a, ctx) => ctx.services.licenses.seatPool(ctx.session, account.id),
   },
   License: {
-    key: (l, _a, ctx) => (ctx.services.licenses.canSeeKey(ctx.session, l) ? l.key : null),
+    key: (l, _a, ctx) => ctx.services.licenses.keyOf(ctx.session, l),
     status: (l, _a, ctx) => ctx.services.licenses.status(l),
     sharable: (l, _a, ctx) => ctx.services.licenses.sharable(l),
     offlineCapable: (l, _a, ctx) => ctx.services.licenses.offlineCapable(l),
-    owner: async (l, _a, ctx) => {
-      const owner = l.ownerAccountId ? await ctx.loaders.accountById.load(l.ownerAccountId) : null;
-      return owner ? summaryOf(owner, ctx.services.licenses.canSeeOwnerEmail(ctx.session, l)) : null;
-    },
+    owner: (l, _a, ctx) => ctx.services.licenses.ownerOf(ctx.session, l, ctx.loaders),
   },
   Entitlement: {
-    owner: (e, _a, ctx) => (e.owner ? summaryOf(e.owner, ctx.session.account?.id === e.owner.id) : null),
+    owner: (e, _a, ctx) => ctx.services.licenses.entitlementOwner(ctx.session, e),
   },
 };

@@ -12,6 +12,8 @@ import { licenseExpiryMail, licenseIssuedMail } from '../../platform/mail/templa
 import { AccountEntity, type LanguageCode } from '../accounts/entities';
 import type { MembershipModel } from '../organizations/service';
 import { normalizeEmail } from '../accounts/service';
+import { summaryOf, type AccountSummaryModel } from '../accounts/summary';
+import type { Loaders } from '../../platform/context';
 import { generateLicenseKey, parseCode } from './codes';
 import { LicenseEntity, type LicenseStatusName, type LicenseTypeName, type PlatformName } from './entities';
 import {
@@ -86,20 +88,29 @@ export class LicenseService {
    * The key is the owner's and support's to see (R2.1), and the shop's in the answer to
    * `issueLicense` (it shows the key to a buyer it cannot match to an account); everyone else gets null.
    */
-  canSeeKey(session: Session, license: LicenseEntity): boolean {
-    return (session.account !== undefined && license.ownerAccountId === session.account.id) || session.hasRole('SUPPORT') || session.isShop;
+  async keyOf(session: Session, license: LicenseEntity): Promise<string | null> {
+    const visible = await session.can('license:key', license);
+    return visible ? license.key : null;
   }
 
-  /** The owner's address shows to the owner and support. */
-  canSeeOwnerEmail(session: Session, license: LicenseEntity): boolean {
-    return (session.account !== undefined && license.ownerAccountId === session.account.id) || session.hasRole('SUPPORT');
+  /** The owner, with the address for the owner and support only. */
+  async ownerOf(session: Session, license: LicenseEntity, loaders: Pick<Loaders, 'accountById'>): Promise<AccountSummaryModel | null> {
+    const showEmail = await session.can('license:owner-email', license);
+    const owner = license.ownerAccountId ? await loaders.accountById.load(license.ownerAccountId) : null;
+    return owner ? summaryOf(owner, showEmail) : null;
+  }
+
+  /** Who an entitlement is from, with the address for that account itself and support. */
+  async entitlementOwner(session: Session, entitlement: EntitlementView): Promise<AccountSummaryModel | null> {
+    const showEmail = await session.can('account:read', entitlement.owner?.id ?? '');
+    return entitlement.owner ? summaryOf(entitlement.owner, showEmail) : null;
   }
 
   // ---------------------------------------------------------------- the shop
 
   /** R2.4: the shop's token only; once per order reference; the key is emailed after commit. */
   async issueLicense(session: Session, input: IssueLicenseInput): Promise<LicenseEntity> {
-    if (!session.isShop) throw new AccessError(session.account ? 'FORBIDDEN' : 'UNAUTHENTICATED');
+    await session.assert('license:issue');
     const clean = this.validateIssue(input);
     const existing = await this.deps.ds.getRepository(LicenseEntity).findOneBy({ orderReference: clean.orderReference });
     if (existing) return this.sameOrder(existing, clean);
@@ -233,7 +244,7 @@ export class LicenseService {
     code: string,
     ipHash: string,
   ): Promise<{ license?: LicenseEntity; membership?: MembershipModel; alreadyRedeemedByYou: boolean }> {
-    const caller = session.requireVerified();
+    const caller = await session.assert('account:use');
     await this.deps.rateLimits.consume('redeem:account', caller.id);
     await this.deps.rateLimits.consume('redeem:ip', ipHash);
     const parsed = parseCode(code);
@@ -300,17 +311,17 @@ export class LicenseService {
 
   /** A license the caller may see (owner, support); null otherwise, never a different answer (NOT_FOUND semantics). */
   async license(session: Session, id: string): Promise<LicenseEntity | null> {
-    const caller = session.requireVerified();
+    await session.assert('account:use');
     if (!UUID.test(id)) return null;
     const license = await this.deps.ds.getRepository(LicenseEntity).findOneBy({ id });
     if (!license) return null;
-    if (license.ownerAccountId === caller.id || session.hasRole('SUPPORT')) return license;
-    return null;
+    // Someone else's license is answered as a missing one: IDs cannot be probed.
+    return (await session.can('license:read', license)) ? license : null;
   }
 
   /** Licenses held by `accountId`, for the account itself and support; newest first. */
   async licensesOf(session: Session, accountId: string): Promise<LicenseEntity[]> {
-    if (session.account?.id !== accountId && !session.hasRole('SUPPORT')) return [];
+    await session.assert('account:read', accountId);
     return this.deps.ds.getRepository(LicenseEntity).find({ where: { ownerAccountId: accountId }, order: { redeemedAt: 'DESC', id: 'ASC' } });
   }
 
@@ -327,7 +338,9 @@ export class LicenseService {
   }
 
   /** R2.7: the pool's total now and how it changes as licenses expire. */
-  seatPool(licenses: LicenseEntity[]): { total: number; schedule: PoolPeriod[] } {
+  async seatPool(session: Session, accountId: string): Promise<{ total: number; schedule: PoolPeriod[] }> {
+    await session.assert('account:read', accountId);
+    const licenses = await this.licensesOf(session, accountId);
     const schedule = poolSchedule(licenses, this.now);
     return { total: schedule[0].seats, schedule };
   }
@@ -338,7 +351,7 @@ export class LicenseService {
    * trials refine this when their modules land.)
    */
   async entitlement(session: Session, deviceId: string): Promise<EntitlementView> {
-    const account = session.requireVerified();
+    const account = await session.assert('account:use');
     if (deviceId.trim().length < 1 || deviceId.length > 256) throw new DomainError('BAD_USER_INPUT', { reason: 'DEVICE_ID', field: ['deviceId'] });
     const now = this.now;
     const own = await this.deps.ds.getRepository(LicenseEntity).findBy({ ownerAccountId: account.id });

@@ -1,4 +1,4 @@
-import { Session } from '../../platform/auth/session';
+import type { Session } from '../../platform/auth/session';
 import { AccessError } from '../../platform/errors';
 import { channels, type EventBus } from '../../platform/events';
 import { pushStream } from '../../platform/graphql/stream';
@@ -98,8 +98,7 @@ export class LiveService {
   /** The session behind a WebSocket's token now, or undefined once it is no longer valid. */
   private async sessionOf(bearer: string | undefined): Promise<Session | undefined> {
     if (!bearer) return undefined;
-    const found = await this.deps.accounts.authenticate(bearer);
-    return found ? new Session({ kind: 'account', account: found.account, tokenId: found.token.id, client: found.token.client }) : undefined;
+    return this.deps.accounts.sessionOf(bearer);
   }
 
   /**
@@ -109,9 +108,10 @@ export class LiveService {
    * administrator right) and every `recheckMs`, and a listener who may not is told why.
    */
   async seatUsage(session: Session, bearer: string | undefined, organizationId: string): Promise<AsyncIterableIterator<SeatUsageView | SubscriptionEnded>> {
+    await session.assert('organization:read', organizationId);
     let org = await this.deps.organizations.organization(session, organizationId);
     if (!bearer) throw new AccessError('UNAUTHENTICATED');
-    const first = await this.deps.seats.usageOf(org);
+    const first = await this.deps.seats.usageOf(session, org);
     return pushStream<SeatUsageView | SubscriptionEnded>((push, end) => {
       push(first);
       const stop = (err: SubscriptionEnded) => {
@@ -120,7 +120,7 @@ export class LiveService {
       };
       let signalAt = 0;
       const pushUsage = this.coalesced(async () => {
-        const usage = await this.usageReads.get(org.id, signalAt, () => this.deps.seats.usageOf(org));
+        const usage = await this.usageReads.get(org.id, signalAt, () => this.deps.seats.usageForListener(org));
         await this.turns.turn();
         push(usage);
       }, end);
@@ -155,6 +155,7 @@ export class LiveService {
    * takeover, block, license ended, support, logging out everywhere); the subscription then ends.
    */
   async leaseChanged(session: Session, bearer: string | undefined, leaseId: string): Promise<AsyncIterableIterator<SeatLeaseEntity | SubscriptionEnded>> {
+    await session.assert('account:use');
     const lease = await this.deps.seats.leaseOf(session, leaseId);
     if (!bearer) throw new AccessError('UNAUTHENTICATED');
     return pushStream<SeatLeaseEntity | SubscriptionEnded>((push, end) => {
@@ -207,7 +208,7 @@ export class LiveService {
     bearer: string | undefined,
     organizationId: string,
   ): Promise<AsyncIterableIterator<WaitlistEntryEntity | SubscriptionEnded>> {
-    const account = session.requireVerified();
+    const account = await session.assert('account:use');
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(organizationId)) throw new AccessError('NOT_FOUND');
     const first = await this.deps.waitlist.entryFor(account.id, organizationId);
     if (!first) throw new AccessError('NOT_FOUND');

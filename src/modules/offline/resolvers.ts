@@ -3,7 +3,7 @@ import { payload } from '../../platform/graphql/payload';
 
 export const offlineResolvers: Resolvers = {
   Query: {
-    offlineSigningKey: (_p, _a, ctx) => ctx.services.offline.publicKeyPem(),
+    offlineSigningKey: (_p, _a, ctx) => ctx.services.offline.publicKeyPem(ctx.session),
   },
   Mutation: {
     validateOfflineRequest: (_p, { request }, ctx) => payload(ctx, () => ctx.services.offline.validate(ctx.session, request)),

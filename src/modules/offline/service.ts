@@ -21,13 +21,14 @@ export class OfflineService {
     return JSON.stringify(publicKeyDocument((await this.deps.keys.keys()).publicKey), null, 2) + '\n';
   }
 
-  async publicKeyPem(): Promise<string> {
+  async publicKeyPem(session: Session): Promise<string> {
+    await session.assert('public');
     return (await this.deps.keys.keys()).publicKey.export({ format: 'pem', type: 'spki' }).toString();
   }
 
   /** The logged-in owner accepts a request (payload, URL or the request file's HTML). */
   async validate(session: Session, requestText: string): Promise<{ responseFile: string; lease: SeatLeaseEntity }> {
-    const account = session.requireVerified();
+    const account = await session.assert('account:use');
     let request: ReturnType<typeof parseOfflineRequest>;
     try {
       request = parseOfflineRequest(requestText);

@@ -1,6 +1,7 @@
 import type { Resolvers } from '../../generated/graphql';
 import { payload } from '../../platform/graphql/payload';
 import { summaryOf } from '../accounts/summary';
+import { summaryView } from './service';
 
 export const organizationResolvers: Resolvers = {
   Query: {
@@ -27,20 +28,20 @@ export const organizationResolvers: Resolvers = {
     memberships: (account, _a, ctx) => ctx.services.organizations.membershipsOf(ctx.session, account.id),
   },
   Organization: {
-    inviteUrl: (org, _a, ctx) => ctx.services.organizations.inviteUrl(org),
-    owner: async (org, _a, ctx) => summaryOf((await ctx.loaders.accountById.load(org.ownerAccountId))!, true),
-    admins: (org, _a, ctx) => ctx.services.organizations.admins(org),
-    licenses: async (org, _a, ctx) => ctx.services.organizations.sharableLicenses(await ctx.loaders.licensesByOwner.load(org.ownerAccountId)),
+    inviteUrl: (org, _a, ctx) => ctx.services.organizations.inviteUrl(ctx.session, org),
+    owner: (org, _a, ctx) => ctx.services.organizations.owner(ctx.session, org, ctx.loaders),
+    admins: (org, _a, ctx) => ctx.services.organizations.admins(ctx.session, org),
+    licenses: (org, _a, ctx) => ctx.services.organizations.sharableLicenses(ctx.session, org, ctx.loaders),
     members: (org, args, ctx) => ctx.services.organizations.members(ctx.session, org.id, args),
     auditLog: (org, args, ctx) => ctx.services.organizations.auditLog(ctx.session, org.id, args),
   },
   OrganizationSummary: {
-    licenseType: async (org, _a, ctx) => ctx.services.organizations.licenseType(await ctx.loaders.licensesByOwner.load(org.ownerAccountId)),
-    adminContactEmail: async (org, _a, ctx) => (await ctx.loaders.accountById.load(org.ownerAccountId))?.email ?? null,
+    licenseType: (org, _a, ctx) => ctx.services.organizations.licenseType(ctx.session, org, ctx.loaders),
+    adminContactEmail: (org, _a, ctx) => ctx.services.organizations.adminContactEmail(ctx.session, org, ctx.loaders),
   },
   Membership: {
     id: (m) => m.membership.id,
-    organization: async (m, _a, ctx) => (await ctx.loaders.organizationById.load(m.membership.organizationId))!,
+    organization: async (m, _a, ctx) => summaryView((await ctx.loaders.organizationById.load(m.membership.organizationId))!),
     account: async (m, _a, ctx) => summaryOf((await ctx.loaders.accountById.load(m.membership.accountId))!, m.showEmail),
     status: (m) => m.membership.status,
     isAdmin: (m) => m.membership.isAdmin,

@@ -2,10 +2,12 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
 import { In } from 'typeorm';
 import type { Session } from '../../platform/auth/session';
+import type { AdminRole } from '../../platform/auth/policy';
 import type { ServiceDeps } from '../../platform/deps';
 import { inTransaction, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { AccessError, DomainError } from '../../platform/errors';
-import { checkText } from '../../platform/validation';
+import { checkName } from '../../platform/validation';
+import type { Loaders } from '../../platform/context';
 import { decodeCursor, encodeCursor, pageOf, pageSize, type Page } from '../../platform/pagination';
 import { AccountEntity } from '../accounts/entities';
 import { summaryOf, type AccountSummaryModel } from '../accounts/summary';
@@ -24,14 +26,32 @@ export interface MembershipModel {
   showEmail: boolean;
 }
 
-export type AdminRole = 'OWNER' | 'CO_ADMIN';
-type Access = { org: OrganizationEntity; role: AdminRole | 'SUPPORT' };
+export type { AdminRole };
+
+declare const fullBrand: unique symbol;
+declare const summaryBrand: unique symbol;
+/**
+ * An organization as its administrators and support see it (`Organization`): only this service
+ * hands one out, after `organization:read`. A brand of the type only, so that a summary (or a bare
+ * entity) cannot be answered where the full organization is expected.
+ */
+export type OrganizationView = OrganizationEntity & { readonly [fullBrand]: true };
+/** What a member, a joiner or a seat holder sees of an organization (`OrganizationSummary`, R3.6). */
+export type OrganizationSummaryView = OrganizationEntity & { readonly [summaryBrand]: true };
+
+export function summaryView(org: OrganizationEntity): OrganizationSummaryView {
+  return org as OrganizationSummaryView;
+}
+function fullViewOf(org: OrganizationEntity): OrganizationView {
+  return org as OrganizationView;
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 
+/** R1.11: an organization's name, like a person's. */
 function checkOrgName(name: string): string {
-  return checkText(name, ['input', 'name'], 'NAME_LENGTH', 1, 200);
+  return checkName(name, ['input', 'name']);
 }
 
 /** R3.5(b): joining restricted to these domains and their subdomains. */
@@ -48,37 +68,24 @@ export class OrganizationService {
     return this.deps.clock.now();
   }
 
-  inviteUrl(org: OrganizationEntity): string {
+  /** The invite URL `PUBLIC_URL/join/<code>` (R3.2). */
+  async inviteUrl(session: Session, org: OrganizationView): Promise<string> {
+    await session.assert('organization:read', org.id);
     return `${this.deps.publicUrl}/join/${org.inviteCode}`;
   }
 
   // ---------------------------------------------------------------- authorization
 
   /**
-   * Who may administer: the owner and active co-administrators; support may read. Everyone else
-   * (members, blocked members, strangers) gets NOT_FOUND, the same answer as for a missing one.
+   * The membership to act on and the caller's right over it (`organization:admin` of its
+   * organization); NOT_FOUND when the caller administers nothing there, the same answer as for a
+   * membership that does not exist.
    */
-  private async access(session: Session, organizationId: string, purpose: 'read' | 'change', tx?: EntityManager): Promise<Access> {
-    const caller = session.requireVerified();
-    const manager = tx ?? this.deps.ds.manager;
-    if (!UUID.test(organizationId)) throw new AccessError('NOT_FOUND');
-    const org = await manager.findOneBy(OrganizationEntity, { id: organizationId });
-    if (!org) throw new AccessError('NOT_FOUND');
-    const role = await this.roleIn(manager, org, caller.id);
-    if (role) return { org, role };
-    if (purpose === 'read' && session.hasRole('SUPPORT')) return { org, role: 'SUPPORT' };
-    throw new AccessError('NOT_FOUND');
-  }
-
-  private async roleIn(manager: EntityManager, org: OrganizationEntity, accountId: string): Promise<AdminRole | undefined> {
-    if (org.ownerAccountId === accountId) return 'OWNER';
-    const m = await manager.findOneBy(MembershipEntity, { organizationId: org.id, accountId, status: 'ACTIVE', isAdmin: true });
-    return m ? 'CO_ADMIN' : undefined;
-  }
-
-  /** The membership to act on and the caller's right over it; NOT_FOUND when the caller administers nothing there. */
-  private async memberAccess(session: Session, tx: EntityManager, membershipId: string): Promise<Access & { membership: MembershipEntity }> {
-    session.requireVerified();
+  private async memberAccess(
+    session: Session,
+    tx: EntityManager,
+    membershipId: string,
+  ): Promise<{ org: OrganizationEntity; role: AdminRole; caller: AccountEntity; membership: MembershipEntity }> {
     if (!UUID.test(membershipId)) throw new AccessError('NOT_FOUND');
     const membership = await tx
       .getRepository(MembershipEntity)
@@ -87,15 +94,14 @@ export class OrganizationService {
       .where('m.id = :id', { id: membershipId })
       .getOne();
     if (!membership) throw new AccessError('NOT_FOUND');
-    const access = await this.access(session, membership.organizationId, 'change', tx);
-    if (access.role === 'SUPPORT') throw new AccessError('NOT_FOUND');
+    const grant = await session.assert('organization:admin', membership.organizationId, tx);
     // Nobody acts on themselves here (leaveOrganization is for that), and co-administrators
     // leave other administrators to the owner.
-    if (membership.accountId === session.account!.id) throw new DomainError('ADMIN_PROTECTED', { reason: 'SELF', field: ['input', 'membershipId'] });
-    if (access.role === 'CO_ADMIN' && membership.isAdmin) {
+    if (membership.accountId === grant.caller.id) throw new DomainError('ADMIN_PROTECTED', { reason: 'SELF', field: ['input', 'membershipId'] });
+    if (grant.role === 'CO_ADMIN' && membership.isAdmin) {
       throw new DomainError('ADMIN_PROTECTED', { reason: 'OTHER_ADMIN', field: ['input', 'membershipId'] });
     }
-    return { ...access, membership };
+    return { ...grant, membership };
   }
 
   private async audit(
@@ -126,13 +132,12 @@ export class OrganizationService {
    * lease subscription and its next heartbeat (`LEASE_ENDED`, reason `ENDED_BY_ADMIN`).
    */
   async endSeat(session: Session, leaseId: string): Promise<SeatLeaseEntity> {
-    const caller = session.requireVerified();
+    const caller = await session.assert('account:use');
     if (!UUID.test(leaseId)) throw new AccessError('NOT_FOUND');
     return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
       let org: OrganizationEntity | undefined;
       const result = await this.deps.ledger.endOrganizationSeat({ tx, afterCommit }, leaseId, async (organizationId, holderId) => {
-        const access = await this.access(session, organizationId, 'change', tx);
-        if (access.role === 'SUPPORT') throw new AccessError('NOT_FOUND');
+        const access = await session.assert('organization:admin', organizationId, tx);
         if (access.role === 'CO_ADMIN' && holderId !== caller.id) {
           const holder = await tx.findOneBy(MembershipEntity, { organizationId, accountId: holderId });
           if (holder?.isAdmin) throw new DomainError('ADMIN_PROTECTED', { reason: 'OTHER_ADMIN', field: ['leaseId'] });
@@ -158,10 +163,10 @@ export class OrganizationService {
   // ---------------------------------------------------------------- creating and changing
 
   /** R3.1: an account holding a sharable license creates its one organization. */
-  async create(session: Session, input: { name: string }): Promise<OrganizationEntity> {
-    const caller = session.requireVerified();
+  async create(session: Session, input: { name: string }): Promise<OrganizationView> {
+    const caller = await session.assert('account:use');
     const name = checkOrgName(input.name);
-    return retryOnUniqueRandom(['organizations_invite_code_key'], () => this.insertOrganization(caller.id, name));
+    return fullViewOf(await retryOnUniqueRandom(['organizations_invite_code_key'], () => this.insertOrganization(caller.id, name)));
   }
 
   private insertOrganization(callerId: string, name: string): Promise<OrganizationEntity> {
@@ -201,10 +206,9 @@ export class OrganizationService {
   async update(
     session: Session,
     input: { organizationId: string; name?: string | null; allowedEmailDomains?: string[] | null; maxOfflineDays?: number | null },
-  ): Promise<OrganizationEntity> {
+  ): Promise<OrganizationView> {
     // Who may comes first: a stranger learns nothing from input checks.
-    const { role } = await this.access(session, input.organizationId, 'change');
-    if (role === 'SUPPORT') throw new AccessError('NOT_FOUND');
+    await session.assert('organization:admin', input.organizationId);
     const changes: Partial<OrganizationEntity> = {};
     if (input.name !== undefined && input.name !== null) changes.name = checkOrgName(input.name);
     if (input.allowedEmailDomains !== undefined && input.allowedEmailDomains !== null) {
@@ -221,31 +225,30 @@ export class OrganizationService {
       changes.maxOfflineDays = input.maxOfflineDays;
     }
     return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
-      const { org, role } = await this.access(session, input.organizationId, 'change', tx);
-      if (role === 'SUPPORT') throw new AccessError('NOT_FOUND');
+      const { org, caller } = await session.assert('organization:admin', input.organizationId, tx);
       const changed: Record<string, unknown> = {};
       for (const [key, value] of Object.entries(changes) as Array<[keyof OrganizationEntity, unknown]>) {
         if (JSON.stringify(org[key]) !== JSON.stringify(value)) changed[key] = value;
       }
-      if (Object.keys(changed).length === 0) return org;
+      if (Object.keys(changed).length === 0) return fullViewOf(org);
       Object.assign(org, changed, { updatedAt: this.now });
       await tx.update(OrganizationEntity, { id: org.id }, { ...changed, updatedAt: org.updatedAt });
-      await this.audit(tx, org, session.account!.id, 'ORGANIZATION_UPDATED', undefined, changed);
-      return org;
+      await this.audit(tx, org, caller.id, 'ORGANIZATION_UPDATED', undefined, changed);
+      return fullViewOf(org);
     });
   }
 
   /** R3.2, R3.5(d): a new code; the old code and URL stop working. */
-  async regenerateInviteCode(session: Session, organizationId: string): Promise<OrganizationEntity> {
+  async regenerateInviteCode(session: Session, organizationId: string): Promise<OrganizationView> {
+    await session.assert('organization:admin', organizationId);
     return retryOnUniqueRandom(['organizations_invite_code_key'], () =>
       inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
-        const { org, role } = await this.access(session, organizationId, 'change', tx);
-        if (role === 'SUPPORT') throw new AccessError('NOT_FOUND');
+        const { org, caller } = await session.assert('organization:admin', organizationId, tx);
         org.inviteCode = await this.freeInviteCode(tx);
         org.updatedAt = this.now;
         await tx.update(OrganizationEntity, { id: org.id }, { inviteCode: org.inviteCode, updatedAt: org.updatedAt });
-        await this.audit(tx, org, session.account!.id, 'INVITE_CODE_REGENERATED');
-        return org;
+        await this.audit(tx, org, caller.id, 'INVITE_CODE_REGENERATED');
+        return fullViewOf(org);
       }),
     );
   }
@@ -254,15 +257,16 @@ export class OrganizationService {
 
   /** R3.4: block or unblock. Blocking ends the member's seats of this organization at once. */
   async setMemberStatus(session: Session, membershipId: string, status: MembershipStatusName): Promise<MembershipModel> {
+    await session.assert('account:use');
     return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
-      const { org, membership } = await this.memberAccess(session, tx, membershipId);
+      const { org, membership, caller } = await this.memberAccess(session, tx, membershipId);
       if (membership.status !== status) {
         membership.status = status;
         membership.updatedAt = this.now;
         await tx.update(MembershipEntity, { id: membership.id }, { status, updatedAt: membership.updatedAt });
         if (status === 'BLOCKED') await this.deps.ledger.endMemberSeats({ tx, afterCommit }, org, membership.accountId);
         afterCommit(() => this.told(membership.accountId));
-        await this.audit(tx, org, session.account!.id, status === 'BLOCKED' ? 'MEMBER_BLOCKED' : 'MEMBER_UNBLOCKED', { accountId: membership.accountId });
+        await this.audit(tx, org, caller.id, status === 'BLOCKED' ? 'MEMBER_BLOCKED' : 'MEMBER_UNBLOCKED', { accountId: membership.accountId });
       }
       return { membership, showEmail: true };
     });
@@ -270,15 +274,16 @@ export class OrganizationService {
 
   /** R3.5(a): the owner appoints co-administrators among active members, and revokes them. */
   async setMemberAdmin(session: Session, membershipId: string, admin: boolean): Promise<MembershipModel> {
+    await session.assert('account:use');
     return inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
-      const { org, role, membership } = await this.memberAccess(session, tx, membershipId);
+      const { org, role, membership, caller } = await this.memberAccess(session, tx, membershipId);
       if (role !== 'OWNER') throw new DomainError('ADMIN_PROTECTED', { reason: 'OWNER_ONLY', field: ['input', 'membershipId'] });
       if (admin && membership.status !== 'ACTIVE') throw new DomainError('MEMBERSHIP_BLOCKED', { field: ['input', 'membershipId'] });
       if (membership.isAdmin !== admin) {
         membership.isAdmin = admin;
         membership.updatedAt = this.now;
         await tx.update(MembershipEntity, { id: membership.id }, { isAdmin: admin, updatedAt: membership.updatedAt });
-        await this.audit(tx, org, session.account!.id, admin ? 'ADMIN_GRANTED' : 'ADMIN_REVOKED', { accountId: membership.accountId });
+        await this.audit(tx, org, caller.id, admin ? 'ADMIN_GRANTED' : 'ADMIN_REVOKED', { accountId: membership.accountId });
         afterCommit(() => this.told(membership.accountId));
       }
       return { membership, showEmail: true };
@@ -287,24 +292,22 @@ export class OrganizationService {
 
   /** R3.4: removes the membership; the person may rejoin with the code. */
   async removeMember(session: Session, membershipId: string): Promise<void> {
+    await session.assert('account:use');
     await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
-      const { org, membership } = await this.memberAccess(session, tx, membershipId);
+      const { org, membership, caller } = await this.memberAccess(session, tx, membershipId);
       await tx.delete(MembershipEntity, { id: membership.id });
       await this.deps.ledger.endMemberSeats({ tx, afterCommit }, org, membership.accountId);
       afterCommit(() => this.told(membership.accountId));
-      await this.audit(tx, org, session.account!.id, 'MEMBER_REMOVED', { accountId: membership.accountId });
+      await this.audit(tx, org, caller.id, 'MEMBER_REMOVED', { accountId: membership.accountId });
     });
   }
 
   /** R3.5: a member leaves. A blocked member cannot: leaving and rejoining would undo the block. */
   async leave(session: Session, organizationId: string): Promise<void> {
-    const caller = session.requireVerified();
-    if (!UUID.test(organizationId)) throw new AccessError('NOT_FOUND');
+    await session.assert('organization:member', organizationId);
     await inTransaction(this.deps.ds, this.deps.logger, async (tx, afterCommit) => {
-      const membership = await tx.findOneBy(MembershipEntity, { organizationId, accountId: caller.id });
-      if (!membership) throw new AccessError('NOT_FOUND');
+      const { org, membership, caller } = await session.assert('organization:member', organizationId, tx);
       if (membership.status === 'BLOCKED') throw new DomainError('MEMBERSHIP_BLOCKED');
-      const org = await tx.findOneByOrFail(OrganizationEntity, { id: organizationId });
       await tx.delete(MembershipEntity, { id: membership.id });
       await this.deps.ledger.endMemberSeats({ tx, afterCommit }, org, caller.id);
       await this.audit(tx, org, caller.id, 'MEMBER_LEFT', { accountId: caller.id });
@@ -316,8 +319,8 @@ export class OrganizationService {
    * R3.3: joins with an invite code (from `redeemCode`, or the join page). Idempotent; refused for
    * blocked members, for the owner, and for email domains the organization does not admit.
    */
-  async join(session: Session, inviteCode: string): Promise<{ membership: MembershipModel; already: boolean }> {
-    const caller = session.requireVerified();
+  async join(session: Session, inviteCode: string): Promise<{ membership: MembershipModel; organization: OrganizationSummaryView; already: boolean }> {
+    const caller = await session.assert('account:use');
     const field = ['code'];
     return inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
       const org = await tx.findOneBy(OrganizationEntity, { inviteCode });
@@ -325,7 +328,7 @@ export class OrganizationService {
       if (org.ownerAccountId === caller.id) throw new DomainError('OWN_ORGANIZATION', { field });
       const existing = await tx.findOneBy(MembershipEntity, { organizationId: org.id, accountId: caller.id });
       if (existing?.status === 'BLOCKED') throw new DomainError('MEMBERSHIP_BLOCKED', { field });
-      if (existing) return { membership: { membership: existing, showEmail: true }, already: true };
+      if (existing) return { membership: { membership: existing, showEmail: true }, organization: summaryView(org), already: true };
       if (!emailDomainAllowed(caller.email ?? '', org.allowedEmailDomains)) throw new DomainError('EMAIL_DOMAIN_NOT_ALLOWED', { field });
       const now = this.now;
       const membership = tx.create(MembershipEntity, {
@@ -345,38 +348,41 @@ export class OrganizationService {
       if (inserted.length === 0) {
         // Joined a moment ago by a concurrent request of the same account.
         const winner = await tx.findOneByOrFail(MembershipEntity, { organizationId: org.id, accountId: caller.id });
-        return { membership: { membership: winner, showEmail: true }, already: true };
+        return { membership: { membership: winner, showEmail: true }, organization: summaryView(org), already: true };
       }
       await this.audit(tx, org, caller.id, 'MEMBER_JOINED', { accountId: caller.id });
-      return { membership: { membership, showEmail: true }, already: false };
+      return { membership: { membership, showEmail: true }, organization: summaryView(org), already: false };
     });
   }
 
   /** What an invite code or URL leads to, for the join page (logged in; rate limited like redemption). */
-  async invitation(session: Session, code: string, ipHash: string): Promise<OrganizationEntity | null> {
-    const caller = session.requireVerified();
+  async invitation(session: Session, code: string, ipHash: string): Promise<OrganizationSummaryView | null> {
+    const caller = await session.assert('account:use');
     await this.deps.rateLimits.consume('redeem:account', caller.id);
     await this.deps.rateLimits.consume('redeem:ip', ipHash);
     const parsed = parseCode(code);
     if (parsed.kind !== 'invite') return null;
-    return this.deps.ds.getRepository(OrganizationEntity).findOneBy({ inviteCode: parsed.code });
+    const org = await this.deps.ds.getRepository(OrganizationEntity).findOneBy({ inviteCode: parsed.code });
+    return org ? summaryView(org) : null;
   }
 
   // ---------------------------------------------------------------- reading
 
-  async organization(session: Session, id: string): Promise<OrganizationEntity> {
-    return (await this.access(session, id, 'read')).org;
+  async organization(session: Session, id: string): Promise<OrganizationView> {
+    const { org } = await session.assert('organization:read', id);
+    return fullViewOf(org);
   }
 
   /** The organization an account owns: for the account itself and support. */
-  async ownedBy(session: Session, accountId: string): Promise<OrganizationEntity | null> {
-    if (session.account?.id !== accountId && !session.hasRole('SUPPORT')) return null;
-    return this.deps.ds.getRepository(OrganizationEntity).findOneBy({ ownerAccountId: accountId });
+  async ownedBy(session: Session, accountId: string): Promise<OrganizationView | null> {
+    await session.assert('account:read', accountId);
+    const org = await this.deps.ds.getRepository(OrganizationEntity).findOneBy({ ownerAccountId: accountId });
+    return org ? fullViewOf(org) : null;
   }
 
   /** R3.6 "My invitations": the account's memberships, oldest first (the account itself and support). */
   async membershipsOf(session: Session, accountId: string): Promise<MembershipModel[]> {
-    if (session.account?.id !== accountId && !session.hasRole('SUPPORT')) return [];
+    await session.assert('account:read', accountId);
     const rows = await this.deps.ds.getRepository(MembershipEntity).find({ where: { accountId }, order: { joinedAt: 'ASC', id: 'ASC' } });
     return rows.map((membership) => ({ membership, showEmail: true }));
   }
@@ -387,7 +393,7 @@ export class OrganizationService {
     organizationId: string,
     args: { first?: number | null; after?: string | null; status?: MembershipStatusName | null },
   ): Promise<Page<MembershipModel>> {
-    const { org } = await this.access(session, organizationId, 'read');
+    const { org } = await session.assert('organization:read', organizationId);
     const size = pageSize(args.first);
     const after = decodeCursor(args.after, ['date', 'uuid']);
     const qb = this.deps.ds.getRepository(MembershipEntity).createQueryBuilder('m').where('m.organization_id = :org', { org: org.id });
@@ -410,7 +416,7 @@ export class OrganizationService {
 
   /** R8.2: the organization's audit log, newest first; administrators (and support) only. */
   async auditLog(session: Session, organizationId: string, args: { first?: number | null; after?: string | null }): Promise<Page<AuditEntryEntity>> {
-    const { org } = await this.access(session, organizationId, 'read');
+    const { org } = await session.assert('organization:read', organizationId);
     const size = pageSize(args.first);
     const after = decodeCursor(args.after, ['bigint']);
     const qb = this.deps.ds.getRepository(AuditEntryEntity).createQueryBuilder('e').where('e.organization_id = :org', { org: org.id });
@@ -430,7 +436,8 @@ export class OrganizationService {
   }
 
   /** The owner and the active co-administrators, as administrators see them. */
-  async admins(org: OrganizationEntity): Promise<AccountSummaryModel[]> {
+  async admins(session: Session, org: OrganizationView): Promise<AccountSummaryModel[]> {
+    await session.assert('organization:read', org.id);
     const coAdmins = await this.deps.ds.getRepository(MembershipEntity).findBy({ organizationId: org.id, isAdmin: true, status: 'ACTIVE' });
     const accounts = await this.deps.ds.getRepository(AccountEntity).findBy({ id: In([org.ownerAccountId, ...coAdmins.map((m) => m.accountId)]) });
     const owner = accounts.find((a) => a.id === org.ownerAccountId);
@@ -438,20 +445,32 @@ export class OrganizationService {
     return [...(owner ? [owner] : []), ...others].map((a) => summaryOf(a, true));
   }
 
+  /** The owner, as administrators see it (with the address). */
+  async owner(session: Session, org: OrganizationView, loaders: Pick<Loaders, 'accountById'>): Promise<AccountSummaryModel> {
+    await session.assert('organization:read', org.id);
+    return summaryOf((await loaders.accountById.load(org.ownerAccountId))!, true);
+  }
+
   /** R2.6: members use the owner's sharable licenses only. */
-  sharableLicenses(ownerLicenses: LicenseEntity[]): LicenseEntity[] {
-    return ownerLicenses.filter((l) => isSharable(l.type));
+  async sharableLicenses(session: Session, org: OrganizationView, loaders: Pick<Loaders, 'licensesByOwner'>): Promise<LicenseEntity[]> {
+    await session.assert('organization:read', org.id);
+    return (await loaders.licensesByOwner.load(org.ownerAccountId)).filter((l) => isSharable(l.type));
   }
 
-  /** The family an organization shares now: its owner's active sharable licenses' type. */
-  licenseType(ownerLicenses: LicenseEntity[]): LicenseTypeName | null {
+  /**
+   * The family an organization shares now (its owner's active sharable licenses' type), as a summary
+   * shows it to whoever was handed the summary: a member, a joiner, a seat holder.
+   */
+  async licenseType(session: Session, org: OrganizationSummaryView, loaders: Pick<Loaders, 'licensesByOwner'>): Promise<LicenseTypeName | null> {
+    await session.assert('account:use');
     const now = this.now;
-    return ownerLicenses.find((l) => isSharable(l.type) && isActive(l, now))?.type ?? null;
+    return (await loaders.licensesByOwner.load(org.ownerAccountId)).find((l) => isSharable(l.type) && isActive(l, now))?.type ?? null;
   }
 
-  /** The name a joiner may see of the organization it joined. */
-  async summaryOf(organizationId: string): Promise<OrganizationEntity | null> {
-    return this.deps.ds.getRepository(OrganizationEntity).findOneBy({ id: organizationId });
+  /** Whom a member contacts (R3.6 "Contact Admin"): the owner's address, on a summary handed to the caller. */
+  async adminContactEmail(session: Session, org: OrganizationSummaryView, loaders: Pick<Loaders, 'accountById'>): Promise<string | null> {
+    await session.assert('account:use');
+    return (await loaders.accountById.load(org.ownerAccountId))?.email ?? null;
   }
 
   async byIds(ids: readonly string[]): Promise<Array<OrganizationEntity | null>> {

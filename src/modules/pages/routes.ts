@@ -186,7 +186,7 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     form,
     formPost(
       async (req, res, lang) => {
-        await services.accounts.verifyEmail(tokenOf(req));
+        await services.accounts.verifyEmail(Session.anonymous, tokenOf(req));
         res.type('html').send(page(lang, TEXT[lang].verifyTitle, `<p>${TEXT[lang].verified}</p>`));
       },
       (_req, lang, error) => page(lang, TEXT[lang].verifyTitle, error),
@@ -219,7 +219,7 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     formPost(
       async (req, res, lang) => {
         const password = (req.body as Record<string, unknown>)?.newPassword;
-        await services.accounts.resetPassword(tokenOf(req), typeof password === 'string' ? password : '', ipHashOf(req));
+        await services.accounts.resetPassword(Session.anonymous, tokenOf(req), typeof password === 'string' ? password : '', ipHashOf(req));
         res.type('html').send(page(lang, TEXT[lang].resetTitle, `<p>${TEXT[lang].reset}</p>`));
       },
       (req, lang, error) => resetForm(lang, tokenOf(req), error),
@@ -264,9 +264,8 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     const body = req.body as Record<string, unknown>;
     const email = typeof body?.email === 'string' ? body.email : '';
     const password = typeof body?.password === 'string' ? body.password : '';
-    const { token } = await services.accounts.login({ email, password, client: 'WEB' }, ipHashOf(req));
-    const found = (await services.accounts.authenticate(token))!;
-    const session = new Session({ kind: 'account', account: found.account, tokenId: found.token.id, client: 'WEB' });
+    const { token } = await services.accounts.login(Session.anonymous, { email, password, client: 'WEB' }, ipHashOf(req));
+    const session = (await services.accounts.sessionOf(token))!;
     try {
       return await action(session);
     } finally {
@@ -314,8 +313,7 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
         const parsed = parseCode(codeOf(req));
         if (parsed.kind !== 'invite') throw new DomainError('INVALID_INVITE_CODE');
         const joined = await asFormLogin(req, (session) => services.organizations.join(session, parsed.code));
-        const org = await services.organizations.summaryOf(joined.membership.membership.organizationId);
-        res.type('html').send(page(lang, JOIN_TEXT[lang].title, `<p>${escapeHtml(JOIN_TEXT[lang].joined.replace('{name}', org?.name ?? ''))}</p>`));
+        res.type('html').send(page(lang, JOIN_TEXT[lang].title, `<p>${escapeHtml(JOIN_TEXT[lang].joined.replace('{name}', joined.organization.name))}</p>`));
       },
       (req, lang, error) => joinForm(lang, codeOf(req), error),
     ),

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Session } from '../../platform/auth/session';
 import { AccessError, DomainError } from '../../platform/errors';
 import type { PlatformName } from '../licenses/entities';
 import { needsReconcile, pickLicense, servingCandidates } from './allocation';
-import { UUID, type SeatCore, type SeatUsageView } from './core';
+import { UUID, type Caller, type SeatCore, type SeatUsageView } from './core';
 import { isLive, type SeatLeaseEntity } from './entities';
 import { lockAccounts, lockPools } from './ledger/locks';
 import * as store from './ledger/store';
@@ -37,8 +36,8 @@ export interface WaitlistFulfil {
   fulfil(locks: import('./ledger/locks').PoolLocks, accountId: string, organizationId: string): Promise<void>;
 }
 
-export async function acquireSeat(core: SeatCore, session: Session, input: AcquireInput, onWaitlist: WaitlistFulfil): Promise<Acquired> {
-  const account = session.requireVerified();
+export async function acquireSeat(core: SeatCore, caller: Caller, input: AcquireInput, onWaitlist: WaitlistFulfil): Promise<Acquired> {
+  const { account } = caller;
   const deviceHash = core.checkDevice(input.deviceId);
   if (input.organizationId && !UUID.test(input.organizationId)) throw new AccessError('NOT_FOUND');
   // The device's lease ended just now (lapsed, pool shrank, trial over): acquire afresh, once.

@@ -1,4 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import type { Session } from '../../platform/auth/session';
+import type { AccountEntity } from '../accounts/entities';
 import { addMs, SECOND, type Clock } from '../../platform/clock';
 import { keyedHash } from '../../platform/crypto';
 import { AccessError, DomainError } from '../../platform/errors';
@@ -12,6 +14,12 @@ import type { SeatLeaseEntity } from './entities';
 import type { SeatEffects, SeatLedger } from './ledger';
 import { lockAccounts, lockPools, type PoolLocks } from './ledger/locks';
 import * as store from './ledger/store';
+
+/** Who acts on seats: the session (for decisions on what it touches) and its verified account. */
+export interface Caller {
+  session: Session;
+  account: AccountEntity;
+}
 
 /**
  * What the seat use cases (acquire.ts, lifecycle.ts, usage.ts, entitlement.ts, offline-binding.ts,
@@ -182,18 +190,19 @@ export class SeatCore {
    * The caller's own lease under its account's lock and then its pool's, read again once both are
    * held (an acquire may be counting it as lapsed, or a release ending it, at this very moment).
    */
-  async lockedOwnLease(tx: EntityManager, accountId: string, leaseId: string): Promise<{ locks: PoolLocks; lease: SeatLeaseEntity }> {
-    const found = await this.ownLease(tx, accountId, leaseId);
-    const mine = await lockAccounts(tx, this.deps.clock, [accountId]);
+  async lockedOwnLease(tx: EntityManager, caller: Caller, leaseId: string): Promise<{ locks: PoolLocks; lease: SeatLeaseEntity }> {
+    const found = await this.ownLease(tx, caller, leaseId);
+    const mine = await lockAccounts(tx, this.deps.clock, [caller.account.id]);
     const locks = await lockPools(mine, this.deps.clock, [found.poolAccountId]);
     return { locks, lease: (await store.readLease(tx, found.id))! };
   }
 
-  /** The caller's own lease, or NOT_FOUND (also for someone else's). */
-  async ownLease(tx: EntityManager, accountId: string, leaseId: string): Promise<SeatLeaseEntity> {
+  /** The caller's own lease (`lease:hold`), or NOT_FOUND (also for someone else's). */
+  async ownLease(tx: EntityManager, caller: Caller, leaseId: string): Promise<SeatLeaseEntity> {
     this.checkLeaseId(leaseId);
     const lease = await store.readLease(tx, leaseId);
-    if (!lease || lease.accountId !== accountId) throw new AccessError('NOT_FOUND');
+    if (!lease) throw new AccessError('NOT_FOUND');
+    await caller.session.assert('lease:hold', lease);
     return lease;
   }
 }

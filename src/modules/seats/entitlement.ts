@@ -1,11 +1,10 @@
 import type DataLoader from 'dataloader';
-import type { Session } from '../../platform/auth/session';
 import { AccountEntity } from '../accounts/entities';
 import type { LicenseEntity } from '../licenses/entities';
 import { expiresSoon, isActive } from '../licenses/rules';
 import type { EntitlementView } from '../licenses/service';
 import { servingCandidates } from './allocation';
-import type { SeatCore } from './core';
+import type { Caller, SeatCore } from './core';
 import { isLive, type SeatLeaseEntity } from './entities';
 import * as store from './ledger/store';
 
@@ -22,8 +21,8 @@ export interface EntitlementLoaders {
   trialDaysByLicense: DataLoader<string, number | null>;
 }
 
-export async function entitlement(core: SeatCore, session: Session, deviceId: string, loaders: EntitlementLoaders): Promise<EntitlementView> {
-  const account = session.requireVerified();
+export async function entitlement(core: SeatCore, caller: Caller, deviceId: string, loaders: EntitlementLoaders): Promise<EntitlementView> {
+  const { account, session } = caller;
   const now = core.now;
   const manager = core.deps.ds.manager;
   const lease = await store.openLeaseOf(manager, account.id, core.checkDevice(deviceId));

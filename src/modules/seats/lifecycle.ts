@@ -1,8 +1,7 @@
-import type { Session } from '../../platform/auth/session';
 import { addMs, DAY, SECOND } from '../../platform/clock';
 import { DomainError } from '../../platform/errors';
 import { OrganizationEntity } from '../organizations/entities';
-import type { SeatCore } from './core';
+import type { Caller, SeatCore } from './core';
 import { isLive, type SeatLeaseEntity } from './entities';
 import { lockAccounts } from './ledger/locks';
 import * as store from './ledger/store';
@@ -27,8 +26,8 @@ function endedError(lease: SeatLeaseEntity): DomainError {
  * R4.3: extends a member lease; R4.10: when the pool has shrunk below its live leases, the leases
  * beyond capacity end now, newest member sessions first.
  */
-export async function heartbeat(core: SeatCore, session: Session, leaseId: string): Promise<SeatLeaseEntity> {
-  const account = session.requireVerified();
+export async function heartbeat(core: SeatCore, caller: Caller, leaseId: string): Promise<SeatLeaseEntity> {
+  const { account } = caller;
   core.checkLeaseId(leaseId);
   const now = core.now;
   const fast = await store.extendLeaseLockFree(core.deps.ds.manager, {
@@ -40,7 +39,7 @@ export async function heartbeat(core: SeatCore, session: Session, leaseId: strin
   });
   if (fast) return fast;
   const outcome = await core.deps.ledger.run(async (tx, effects) => {
-    const { locks, lease } = await core.lockedOwnLease(tx, account.id, leaseId);
+    const { locks, lease } = await core.lockedOwnLease(tx, caller, leaseId);
     const now = locks.now;
     if (!lease.endedAt && !isLive(lease, now)) effects.ended(await store.endLeases(locks, { ids: [lease.id] }, 'TIMED_OUT'));
     else if (!lease.endedAt) {
@@ -69,10 +68,10 @@ export async function heartbeat(core: SeatCore, session: Session, leaseId: strin
  * use; an owner's desktop seat is kept so that the owner can work offline; a `CLOUD` seat always
  * ends (Cloud cannot work offline). `logout: true` ends any of them.
  */
-export async function release(core: SeatCore, session: Session, leaseId: string, logout: boolean): Promise<SeatLeaseEntity> {
-  const account = session.requireVerified();
+export async function release(core: SeatCore, caller: Caller, leaseId: string, logout: boolean): Promise<SeatLeaseEntity> {
+  const { account } = caller;
   return core.deps.ledger.run(async (tx, effects) => {
-    const found = await core.ownLease(tx, account.id, leaseId);
+    const found = await core.ownLease(tx, caller, leaseId);
     if (found.endedAt) return found;
     if (found.kind === 'OFFLINE_BOUND') throw new DomainError('OFFLINE_BOUND_SEAT');
     // Releasing only frees a seat: the account's lock suffices (the pool's acquires go on).
@@ -94,10 +93,9 @@ export async function release(core: SeatCore, session: Session, leaseId: string,
 }
 
 /** R4.9: a member keeps this device's seat for 1 to the organization's limit of days. */
-export async function reserveOffline(core: SeatCore, session: Session, leaseId: string, days: number): Promise<SeatLeaseEntity> {
-  const account = session.requireVerified();
+export async function reserveOffline(core: SeatCore, caller: Caller, leaseId: string, days: number): Promise<SeatLeaseEntity> {
   const outcome = await core.deps.ledger.run(async (tx, effects) => {
-    const { locks, lease } = await core.lockedOwnLease(tx, account.id, leaseId);
+    const { locks, lease } = await core.lockedOwnLease(tx, caller, leaseId);
     const now = locks.now;
     if (!isLive(lease, now)) {
       if (!lease.endedAt) effects.ended(await store.endLeases(locks, { ids: [lease.id] }, 'TIMED_OUT'));

@@ -1,6 +1,5 @@
 import type { Resolvers } from '../../generated/graphql';
 import { payload } from '../../platform/graphql/payload';
-import { summaryOf } from '../accounts/summary';
 
 export const seatResolvers: Resolvers = {
   Query: {
@@ -17,18 +16,15 @@ export const seatResolvers: Resolvers = {
   },
   SeatLease: {
     expiresAt: (l) => l.lapsesAt,
-    heartbeatIntervalSeconds: (_l, _a, ctx) => ctx.services.seats.heartbeatIntervalSeconds,
+    heartbeatIntervalSeconds: (_l, _a, ctx) => ctx.services.seats.heartbeatIntervalSeconds(ctx.session),
     license: async (l, _a, ctx) => (await ctx.loaders.licenseById.load(l.licenseId))!,
-    organization: (l, _a, ctx) => (l.organizationId ? ctx.loaders.organizationById.load(l.organizationId) : null),
-    account: async (l, _a, ctx) => {
-      const account = l.accountId ? await ctx.loaders.accountById.load(l.accountId) : null;
-      return account ? summaryOf(account, ctx.session.account?.id === account.id || ctx.session.hasRole('SUPPORT')) : null;
-    },
-    entitlement: (l, _a, ctx) => ctx.services.seats.entitlementOfLease(l, ctx.loaders),
+    organization: (l, _a, ctx) => ctx.services.seats.leaseOrganization(ctx.session, l, ctx.loaders),
+    account: (l, _a, ctx) => ctx.services.seats.leaseHolder(ctx.session, l, ctx.loaders),
+    entitlement: (l, _a, ctx) => ctx.services.seats.entitlementOfLease(ctx.session, l, ctx.loaders),
   },
   Organization: {
-    seatUsage: (org, _a, ctx) => ctx.services.seats.usageOf(org),
-    activeLeases: (org, _a, ctx) => ctx.services.seats.activeLeasesOf(org),
+    seatUsage: (org, _a, ctx) => ctx.services.seats.usageOf(ctx.session, org),
+    activeLeases: (org, _a, ctx) => ctx.services.seats.activeLeasesOf(ctx.session, org),
   },
   Membership: {
     usingSeat: (m, _a, ctx) => ctx.loaders.usingSeat.load(`${m.membership.organizationId}:${m.membership.accountId}`),

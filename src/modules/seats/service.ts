@@ -2,7 +2,10 @@ import { DomainError } from '../../platform/errors';
 import type { Session } from '../../platform/auth/session';
 import type { LicenseEntity, PlatformName } from '../licenses/entities';
 import type { EntitlementView } from '../licenses/service';
-import type { OrganizationEntity } from '../organizations/entities';
+import type { Loaders } from '../../platform/context';
+import type { OrganizationView } from '../organizations/service';
+import { summaryView, type OrganizationSummaryView } from '../organizations/service';
+import { summaryOf, type AccountSummaryModel } from '../accounts/summary';
 import { acquireSeat, type Acquired, type AcquireInput, type WaitlistFulfil } from './acquire';
 import { SeatCore, type SeatDeps, type SeatUsageView } from './core';
 import { entitlement, entitlementOfLease, type EntitlementLoaders } from './entitlement';
@@ -30,7 +33,9 @@ export class SeatService {
     this.core = new SeatCore(deps);
   }
 
-  get heartbeatIntervalSeconds(): number {
+  /** R4.3: how often the app beats; told with every lease (to whoever holds one). */
+  async heartbeatIntervalSeconds(session: Session): Promise<number> {
+    await session.assert('account:use');
     return this.core.deps.heartbeatIntervalSeconds;
   }
 
@@ -47,8 +52,9 @@ export class SeatService {
   onAcquireRefused: (code: string) => void = () => undefined;
 
   async acquire(session: Session, input: AcquireInput): Promise<Acquired> {
+    const account = await session.assert('account:use');
     try {
-      return await acquireSeat(this.core, session, input, this.waitlist);
+      return await acquireSeat(this.core, { session, account }, input, this.waitlist);
     } catch (err) {
       if (err instanceof DomainError) this.onAcquireRefused(err.code);
       throw err;
@@ -60,36 +66,64 @@ export class SeatService {
     return leasesInUseByKind(this.core.deps.ds.manager, this.core.now);
   }
 
-  heartbeat(session: Session, leaseId: string): Promise<SeatLeaseEntity> {
-    return heartbeat(this.core, session, leaseId);
+  async heartbeat(session: Session, leaseId: string): Promise<SeatLeaseEntity> {
+    const account = await session.assert('account:use');
+    return heartbeat(this.core, { session, account }, leaseId);
   }
 
-  release(session: Session, leaseId: string, logout: boolean): Promise<SeatLeaseEntity> {
-    return release(this.core, session, leaseId, logout);
+  async release(session: Session, leaseId: string, logout: boolean): Promise<SeatLeaseEntity> {
+    const account = await session.assert('account:use');
+    return release(this.core, { session, account }, leaseId, logout);
   }
 
-  reserveOffline(session: Session, leaseId: string, days: number): Promise<SeatLeaseEntity> {
-    return reserveOffline(this.core, session, leaseId, days);
+  async reserveOffline(session: Session, leaseId: string, days: number): Promise<SeatLeaseEntity> {
+    const account = await session.assert('account:use');
+    return reserveOffline(this.core, { session, account }, leaseId, days);
   }
 
-  leaseOf(session: Session, leaseId: string): Promise<SeatLeaseEntity> {
-    return leaseOf(this.core, session, leaseId);
+  async leaseOf(session: Session, leaseId: string): Promise<SeatLeaseEntity> {
+    const account = await session.assert('account:use');
+    return leaseOf(this.core, { session, account }, leaseId);
   }
 
   leaseById(leaseId: string): Promise<SeatLeaseEntity | null> {
     return leaseById(this.core, leaseId);
   }
 
-  myLeases(session: Session): Promise<SeatLeaseEntity[]> {
-    return myLeases(this.core, session);
+  async myLeases(session: Session): Promise<SeatLeaseEntity[]> {
+    const account = await session.assert('account:use');
+    return myLeases(this.core, { session, account });
   }
 
-  activeLeasesOf(org: OrganizationEntity): Promise<SeatLeaseEntity[]> {
+  /** R3.4: the organization's live seats, for its administrators and support. */
+  async activeLeasesOf(session: Session, org: OrganizationView): Promise<SeatLeaseEntity[]> {
+    await session.assert('organization:read', org.id);
     return activeLeasesOf(this.core, org);
   }
 
-  usageOf(org: OrganizationEntity): Promise<SeatUsageView> {
+  /** R4.7, R7.2: the organization's seat figures, for its administrators and support. */
+  async usageOf(session: Session, org: OrganizationView): Promise<SeatUsageView> {
+    await session.assert('organization:read', org.id);
     return usageOf(this.core, org);
+  }
+
+  /** The same figures for a live subscription, whose listener was allowed when it subscribed and is re-checked since. */
+  usageForListener(org: OrganizationView): Promise<SeatUsageView> {
+    return usageOf(this.core, org);
+  }
+
+  /** The organization a lease's seat comes from, as its holder (or the administrator who listed it) sees it. */
+  async leaseOrganization(session: Session, lease: SeatLeaseEntity, loaders: Pick<Loaders, 'organizationById'>): Promise<OrganizationSummaryView | null> {
+    await session.assert('account:use');
+    const org = lease.organizationId ? await loaders.organizationById.load(lease.organizationId) : null;
+    return org ? summaryView(org) : null;
+  }
+
+  /** Who holds a lease; the address shows to that account itself and support. */
+  async leaseHolder(session: Session, lease: SeatLeaseEntity, loaders: Pick<Loaders, 'accountById'>): Promise<AccountSummaryModel | null> {
+    await session.assert('account:use');
+    const account = lease.accountId ? await loaders.accountById.load(lease.accountId) : null;
+    return account ? summaryOf(account, await session.can('account:read', account.id)) : null;
   }
 
   /** R3.4: whether each member holds a live seat of its organization now (a loader's batch: one statement). */
@@ -97,12 +131,14 @@ export class SeatService {
     return this.core.deps.ledger.membersUsingSeats(memberships);
   }
 
-  entitlement(session: Session, deviceId: string, loaders: EntitlementLoaders): Promise<EntitlementView> {
-    return entitlement(this.core, session, deviceId, loaders);
+  async entitlement(session: Session, deviceId: string, loaders: EntitlementLoaders): Promise<EntitlementView> {
+    const account = await session.assert('account:use');
+    return entitlement(this.core, { session, account }, deviceId, loaders);
   }
 
-  /** A lease's entitlement, for its holder (the lease was reached through an authorized parent). */
-  entitlementOfLease(lease: SeatLeaseEntity, loaders: EntitlementLoaders): Promise<EntitlementView> {
+  /** A lease's entitlement (the lease was handed to its holder, or listed to an administrator). */
+  async entitlementOfLease(session: Session, lease: SeatLeaseEntity, loaders: EntitlementLoaders): Promise<EntitlementView> {
+    await session.assert('account:use');
     return entitlementOfLease(this.core, lease, loaders);
   }
 

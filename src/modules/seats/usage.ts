@@ -1,7 +1,6 @@
-import type { Session } from '../../platform/auth/session';
 import { isSharable } from '../licenses/rules';
 import type { OrganizationEntity } from '../organizations/entities';
-import type { SeatCore, SeatUsageView } from './core';
+import type { Caller, SeatCore, SeatUsageView } from './core';
 import type { SeatLeaseEntity } from './entities';
 import * as store from './ledger/store';
 
@@ -11,9 +10,8 @@ import * as store from './ledger/store';
  */
 
 /** The caller's own lease (R7.3 subscribes to it); NOT_FOUND for anyone else's. */
-export async function leaseOf(core: SeatCore, session: Session, leaseId: string): Promise<SeatLeaseEntity> {
-  const account = session.requireVerified();
-  return core.ownLease(core.deps.ds.manager, account.id, leaseId);
+export async function leaseOf(core: SeatCore, caller: Caller, leaseId: string): Promise<SeatLeaseEntity> {
+  return core.ownLease(core.deps.ds.manager, caller, leaseId);
 }
 
 export async function leaseById(core: SeatCore, leaseId: string): Promise<SeatLeaseEntity | null> {
@@ -21,12 +19,11 @@ export async function leaseById(core: SeatCore, leaseId: string): Promise<SeatLe
 }
 
 /** The caller's live leases, newest first. */
-export async function myLeases(core: SeatCore, session: Session): Promise<SeatLeaseEntity[]> {
-  const account = session.requireVerified();
-  return store.liveLeasesOfAccount(core.deps.ds.manager, account.id, core.now);
+export async function myLeases(core: SeatCore, caller: Caller): Promise<SeatLeaseEntity[]> {
+  return store.liveLeasesOfAccount(core.deps.ds.manager, caller.account.id, core.now);
 }
 
-/** Live leases on an organization's shared licenses, oldest first (the caller must have been authorized for the organization). */
+/** Live leases on an organization's shared licenses, oldest first (SeatService asks for `organization:read` first). */
 export async function activeLeasesOf(core: SeatCore, org: OrganizationEntity): Promise<SeatLeaseEntity[]> {
   const now = core.now;
   const manager = core.deps.ds.manager;

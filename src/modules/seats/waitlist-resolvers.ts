@@ -3,6 +3,7 @@ import { payload } from '../../platform/graphql/payload';
 import { eventOrEnd } from '../live/resolvers';
 import type { SubscriptionEnded } from '../live/service';
 import type { WaitlistEntryEntity } from './waitlist-entity';
+import { summaryView } from '../organizations/service';
 
 export const waitlistResolvers: Resolvers = {
   Query: {
@@ -20,8 +21,8 @@ export const waitlistResolvers: Resolvers = {
     },
   },
   WaitlistEntry: {
-    organization: async (e, _a, ctx) => (await ctx.loaders.organizationById.load(e.organizationId))!,
-    position: (e, _a, ctx) => (e.status === 'WAITING' || e.status === 'HOLDING' ? ctx.services.waitlist.position(e) : null),
+    organization: async (e, _a, ctx) => summaryView((await ctx.loaders.organizationById.load(e.organizationId))!),
+    position: (e, _a, ctx) => (e.status === 'WAITING' || e.status === 'HOLDING' ? ctx.services.waitlist.position(ctx.session, e) : null),
     holdUntil: (e) => (e.status === 'HOLDING' ? e.holdUntil : null),
   },
 };

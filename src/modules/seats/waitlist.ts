@@ -10,7 +10,7 @@ import type { Mailer } from '../../platform/mail/mailer';
 import { waitlistHoldMail } from '../../platform/mail/templates';
 import { AccountEntity } from '../accounts/entities';
 import type { PlatformName } from '../licenses/entities';
-import { MembershipEntity, OrganizationEntity } from '../organizations/entities';
+import { OrganizationEntity } from '../organizations/entities';
 import { pickLicense, servingCandidates } from './allocation';
 import type { SeatCore } from './core';
 import type { SeatLedger } from './ledger';
@@ -51,16 +51,16 @@ export class WaitlistService {
     session: Session,
     input: { organizationId: string; deviceId: string; platform: PlatformName },
   ): Promise<{ entry: WaitlistEntryEntity; position: number }> {
-    const account = session.requireVerified();
-    if (!UUID.test(input.organizationId)) throw new AccessError('NOT_FOUND');
+    const { caller: account } = await session.assert('organization:member', input.organizationId);
     const deviceHash = this.core.deviceHash(input.deviceId);
     if (input.deviceId.trim().length < 1 || input.deviceId.length > 256) {
       throw new DomainError('BAD_USER_INPUT', { reason: 'DEVICE_ID', field: ['input', 'deviceId'] });
     }
     const entry = await this.deps.ledger.run(async (tx) => {
       const mine = await lockAccounts(tx, this.deps.clock, [account.id]);
-      const membership = await tx.findOneBy(MembershipEntity, { organizationId: input.organizationId, accountId: account.id, status: 'ACTIVE' });
-      if (!membership) throw new AccessError('NOT_FOUND');
+      // Read again under the account's lock: a block or a removal may have come meanwhile.
+      const { membership } = await session.assert('organization:member', input.organizationId, tx);
+      if (membership.status !== 'ACTIVE') throw new DomainError('MEMBERSHIP_BLOCKED', { field: ['input', 'organizationId'] });
       const org = await tx.findOneByOrFail(OrganizationEntity, { id: input.organizationId });
       const locks = await lockPools(mine, this.deps.clock, [org.ownerAccountId]);
       const now = locks.now;
@@ -80,7 +80,7 @@ export class WaitlistService {
     // A seat may have been freed (a release needs no pool lock) just as this entry went in, and
     // that release's own promotion may have looked before it committed: look again now.
     void this.promote(entry.poolAccountId);
-    return { entry, position: await this.position(entry) };
+    return { entry, position: entry.status === 'HOLDING' ? 0 : await store.waitingPosition(this.deps.ds.manager, entry) };
   }
 
   /** Whether a member seat for this platform is free now, holds counted. */
@@ -91,7 +91,7 @@ export class WaitlistService {
   }
 
   async leave(session: Session, organizationId: string): Promise<void> {
-    const account = session.requireVerified();
+    const account = await session.assert('account:use');
     if (!UUID.test(organizationId)) throw new AccessError('NOT_FOUND');
     const left = await this.deps.ledger.run(async (tx) => {
       const entry = await store.openEntryOf(tx, organizationId, account.id);
@@ -105,13 +105,14 @@ export class WaitlistService {
   }
 
   /** 1-based place among those still waiting (0 while holding a seat; null when over). */
-  async position(entry: WaitlistEntryEntity): Promise<number> {
+  async position(session: Session, entry: WaitlistEntryEntity): Promise<number> {
+    await session.assert('account:use');
     if (entry.status === 'HOLDING') return 0;
     return store.waitingPosition(this.deps.ds.manager, entry);
   }
 
   async entriesOf(session: Session): Promise<WaitlistEntryEntity[]> {
-    const account = session.requireVerified();
+    const account = await session.assert('account:use');
     return this.deps.ds.getRepository(WaitlistEntryEntity).find({ where: { accountId: account.id }, order: { createdAt: 'DESC' }, take: 20 });
   }
 

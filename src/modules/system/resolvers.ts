@@ -3,6 +3,6 @@ import { payload } from '../../platform/graphql/payload';
 
 export const systemResolvers: Resolvers = {
   Mutation: {
-    advanceTestClock: (_p, { seconds }, ctx) => payload(ctx, async () => ({ now: ctx.services.system.advanceTestClock(seconds) })),
+    advanceTestClock: (_p, { seconds }, ctx) => payload(ctx, async () => ({ now: await ctx.services.system.advanceTestClock(ctx.session, seconds) })),
   },
 };

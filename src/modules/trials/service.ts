@@ -36,7 +36,7 @@ export class TrialService {
 
   /** R5.1, R5.2: a personal TRIAL license, 1 seat, desktop platforms, 90 days, 5 active days. */
   async requestTrial(session: Session): Promise<LicenseEntity> {
-    const caller = session.requireVerified();
+    const caller = await session.assert('account:use');
     return retryOnUniqueRandom(['licenses_license_id_key', 'licenses_license_key_key'], () =>
       inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
         // The account row serializes the account's licensing changes: two requests at once grant
@@ -112,7 +112,7 @@ export class TrialService {
 
   /** R5.5: the account's latest trial, for the portal ("4 of 5 active days", end date). */
   async statusOf(session: Session, accountId: string): Promise<TrialStatusView | null> {
-    if (session.account?.id !== accountId && !session.hasRole('SUPPORT')) return null;
+    await session.assert('account:read', accountId);
     const trial = await this.deps.ds.getRepository(TrialEntity).findOne({ where: { accountId }, order: { createdAt: 'DESC' } });
     if (!trial) return null;
     const license = await this.deps.ds.getRepository(LicenseEntity).findOneByOrFail({ id: trial.licenseId });

@@ -1,16 +1,35 @@
+import type { EntityManager } from 'typeorm';
 import type { AccountEntity, ClientKindName, RoleName } from '../../modules/accounts/entities';
 import { AccessError, DomainError } from '../errors';
+import { decide, type Action, type AuthorizationFacts, type Grants, type Resources, type Standing } from './policy';
 
 export type Principal = { kind: 'anonymous' } | { kind: 'account'; account: AccountEntity; tokenId: string; client: ClientKindName } | { kind: 'shop' };
 
+/** The arguments of `assert` for one action: its resource when it has one, and the transaction to read in. */
+type AssertArgs<A extends Action> = Resources[A] extends undefined ? [] : [resource: Resources[A], tx?: EntityManager];
+
+const noFacts: AuthorizationFacts = {
+  standing: () => Promise.reject(new Error('this session cannot look up organizations')),
+};
+
 /**
- * Who is calling, built once per request (or per WebSocket connection) from the bearer token.
- * Services state on their first line what they need from it.
+ * Who is calling, built once per request (or per WebSocket operation) from the bearer token.
+ * Every service method starts by asking it for an action by name (`await session.assert(…)`); the
+ * policy (`policy.ts`) decides, and refuses with the error the caller gets.
  */
 export class Session {
   static readonly anonymous = new Session({ kind: 'anonymous' });
 
-  constructor(readonly principal: Principal) {}
+  /** Organization standings read by this request's decisions (absent: every decision reads afresh). */
+  private readonly memo?: Map<string, Promise<Standing | null>>;
+
+  constructor(
+    readonly principal: Principal,
+    private readonly facts: AuthorizationFacts = noFacts,
+    options: { memoize?: boolean } = {},
+  ) {
+    if (options.memoize) this.memo = new Map();
+  }
 
   get account(): AccountEntity | undefined {
     return this.principal.kind === 'account' ? this.principal.account : undefined;
@@ -20,31 +39,28 @@ export class Session {
     return this.principal.kind === 'account' ? this.principal.tokenId : undefined;
   }
 
-  get isShop(): boolean {
-    return this.principal.kind === 'shop';
-  }
-
-  /** A logged-in account, verified or not (R1.3: log in, see itself, re-send the email). */
-  requireAccount(): AccountEntity {
-    if (this.principal.kind !== 'account') throw new AccessError('UNAUTHENTICATED');
-    return this.principal.account;
-  }
-
-  /** A logged-in account with a verified email address; anything beyond R1.3's short list needs it. */
-  requireVerified(): AccountEntity {
-    const account = this.requireAccount();
-    if (!account.emailVerifiedAt) throw new DomainError('EMAIL_NOT_VERIFIED');
-    return account;
+  get client(): ClientKindName | undefined {
+    return this.principal.kind === 'account' ? this.principal.client : undefined;
   }
 
   hasRole(role: RoleName): boolean {
     return this.account?.roles.includes(role) ?? false;
   }
 
-  /** A role-gated operation: FORBIDDEN for an account without the role. */
-  requireRole(role: RoleName): AccountEntity {
-    const account = this.requireAccount();
-    if (!account.roles.includes(role)) throw new AccessError('FORBIDDEN');
-    return account;
+  /** Allowed, with what the decision found out; or the refusal the caller gets, thrown. */
+  assert<A extends Action>(action: A, ...args: AssertArgs<A>): Promise<Grants[A]> {
+    const [resource, manager] = args as [Resources[A], EntityManager | undefined];
+    return decide({ principal: this.principal, action, resource, manager, facts: this.facts, memo: this.memo });
+  }
+
+  /** The same decision as a yes or no, for fields that show null to whoever may not see them. */
+  async can<A extends Action>(action: A, ...args: AssertArgs<A>): Promise<boolean> {
+    try {
+      await this.assert(action, ...args);
+      return true;
+    } catch (err) {
+      if (err instanceof AccessError || err instanceof DomainError) return false;
+      throw err;
+    }
   }
 }

@@ -180,6 +180,11 @@ export const reasonMessages: Record<string, Localized> = {
     DE: 'Der Name muss zwischen 1 und 200 Zeichen lang sein.',
     ES: 'El nombre debe tener entre 1 y 200 caracteres.',
   },
+  'BAD_USER_INPUT.NAME_CHARACTERS': {
+    EN: 'The name must not contain control characters, invisible characters, text-direction marks or too many accents on one letter.',
+    DE: 'Der Name darf keine Steuerzeichen, unsichtbaren Zeichen, Textrichtungszeichen oder zu viele Akzente auf einem Buchstaben enthalten.',
+    ES: 'El nombre no puede contener caracteres de control, caracteres invisibles, marcas de dirección del texto ni demasiados acentos sobre una letra.',
+  },
   'BAD_USER_INPUT.EMAIL': {
     EN: 'Please enter a valid email address.',
     DE: 'Bitte geben Sie eine gültige E-Mail-Adresse ein.',
