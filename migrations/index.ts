@@ -8,6 +8,7 @@ import { TrialsOffline1764800000000 } from './1764800000000-trials-offline';
 import { Waitlist1764900000000 } from './1764900000000-waitlist';
 import { SeatLedger1765000000000 } from './1765000000000-seat-ledger';
 import { MailOutbox1765100000000 } from './1765100000000-mail-outbox';
+import { KnownDevices1765200000000 } from './1765200000000-known-devices';
 
 /** Every migration, oldest first. A new migration is added here as well as in its own file. */
 export const migrations = [
@@ -21,4 +22,5 @@ export const migrations = [
   Waitlist1764900000000,
   SeatLedger1765000000000,
   MailOutbox1765100000000,
+  KnownDevices1765200000000,
 ];

@@ -64,7 +64,8 @@ async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { acc
   let mail: ReturnType<typeof mailOutboxFor> | undefined;
   try {
     await migrate(ds, logger);
-    mail = mailOutboxFor(config, ds, resolveAppSecret(config.appSecret, config.dataDir, logger), logger, false);
+    const appSecret = resolveAppSecret(config.appSecret, config.dataDir, logger);
+    mail = mailOutboxFor(config, ds, appSecret, logger, false);
     const { outbox } = mail;
     await outbox.start();
     const mailer = new Mailer(outbox);
@@ -77,6 +78,7 @@ async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { acc
         mailer,
         logger,
         publicUrl: config.publicUrl,
+        appSecret,
         rateLimits: new RateLimits(poolOf(ds), config.rateLimitFactor),
         events,
         ledger: new SeatLedger({ ds, clock, logger, events }),

@@ -40,8 +40,10 @@ import { waitlistResolvers } from './modules/seats/waitlist-resolvers';
 import { pageRoutes } from './modules/pages/routes';
 import { resolveAppSecret } from './platform/app-secret';
 import { Session } from './platform/auth/session';
+import { parse as parseCookies } from 'cookie';
+import { DEVICE_COOKIE, KNOWN_CLIENT_MS } from './modules/accounts/known-clients';
 import { Clock } from './platform/clock';
-import type { Context } from './platform/context';
+import type { Context, HttpExchange } from './platform/context';
 import { keyedHash, safeEqual } from './platform/crypto';
 import { createDataSource, databaseUrlOf, migrate, pendingMigrations, poolOf, probeDatabase } from './platform/db/data-source';
 import { observeRetries } from './platform/db/transaction';
@@ -296,7 +298,7 @@ async function assemble(
     acceptLanguage: string | undefined,
     ip: string | undefined,
     requestLogger: Logger = logger,
-    memoize = false,
+    http?: HttpExchange,
   ): Promise<Context> {
     let session = Session.anonymous;
     const requestLang = negotiateLanguage(acceptLanguage);
@@ -309,7 +311,7 @@ async function assemble(
         try {
           // HTTP requests remember organization standings for their own decisions; a WebSocket
           // operation lives long and decides afresh each time.
-          found = await services.accounts.sessionOf(raw, { memoize });
+          found = await services.accounts.sessionOf(raw, { memoize: http !== undefined });
         } catch (err) {
           // Outside any resolver: said the same way (generic, localized), and 503 when the database is away.
           const error = internalError(err, requestLogger, requestLang ?? 'EN');
@@ -328,8 +330,22 @@ async function assemble(
       loaders: createLoaders(services),
       services,
       logger: requestLogger,
+      http,
     };
   }
+
+  /** The cookies a GraphQL request over HTTP may read and set (R1.6's device cookie only). */
+  const httpExchange = (req: Request, res: Response): HttpExchange => ({
+    deviceCookie: parseCookies(req.headers.cookie ?? '')[DEVICE_COOKIE],
+    setDeviceCookie: (value) =>
+      res.cookie(DEVICE_COOKIE, value, {
+        httpOnly: true,
+        sameSite: 'strict',
+        secure: config.publicUrl.startsWith('https:'),
+        maxAge: KNOWN_CLIENT_MS,
+        path: '/',
+      }),
+  });
 
   const app = express();
   app.disable('x-powered-by');
@@ -589,7 +605,13 @@ async function assemble(
     express.json({ limit: config.bodyLimitBytes }),
     expressMiddleware(apollo, {
       context: async ({ req, res }) =>
-        contextFor(req.headers.authorization, req.headers['accept-language'], clientIp(req, config.trustProxyHops), res.locals.logger as Logger, true),
+        contextFor(
+          req.headers.authorization,
+          req.headers['accept-language'],
+          clientIp(req, config.trustProxyHops),
+          res.locals.logger as Logger,
+          httpExchange(req, res),
+        ),
     }),
   );
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {

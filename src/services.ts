@@ -70,7 +70,7 @@ export function createServices(deps: ServiceDeps): Services {
     trials,
     ledger,
   });
-  const accounts = new AccountService({ ...common, ledger });
+  const accounts = new AccountService({ ...common, ledger, appSecret: deps.appSecret });
   const waitlist = new WaitlistService({ ds: deps.ds, clock: deps.clock, logger: deps.logger, mailer: deps.mailer, events: deps.events, seats, ledger });
   seats.useWaitlist(waitlist);
   // Any change to a pool (seats ended, a license added, a member blocked) may be a waiter's turn.

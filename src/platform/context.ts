@@ -32,4 +32,14 @@ export interface Context {
   loaders: Loaders;
   services: Services;
   logger: Logger;
+  /** The HTTP exchange, for requests over HTTP (not WebSocket operations). */
+  http?: HttpExchange;
+}
+
+/** What a resolver may read from and add to the HTTP exchange (cookies only, named here). */
+export interface HttpExchange {
+  /** R1.6: the device cookie the browser sent. */
+  deviceCookie?: string;
+  /** Sets the device cookie on the answer. */
+  setDeviceCookie(value: string): void;
 }

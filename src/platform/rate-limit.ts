@@ -10,7 +10,8 @@ export const LIMITS = {
   'register:ip': { points: 30, seconds: 3600 },
   'login:ip': { points: 600, seconds: 3600 },
   'password-reset:ip': { points: 30, seconds: 3600 },
-  'password-reset:email': { points: 5, seconds: 3600 },
+  // Per email *and* requesting address: a stranger's requests never use up the owner's (R1.6).
+  'password-reset:email-ip': { points: 5, seconds: 3600 },
   'verification-resend:account': { points: 5, seconds: 3600 },
   // Guessing a 60-bit key at 60 tries an hour is hopeless; real users redeem a handful.
   'redeem:account': { points: 30, seconds: 3600 },

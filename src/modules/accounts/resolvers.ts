@@ -12,7 +12,17 @@ export const accountResolvers: Resolvers = {
     resendVerificationEmail: (_p, _a, ctx) =>
       payload(ctx, async () => (await ctx.services.accounts.resendVerificationEmail(ctx.session), { ok: true }), { ok: false }),
     login: (_p, { input }, ctx) =>
-      payload(ctx, () => ctx.services.accounts.login(ctx.session, { email: input.email, password: input.password, client: input.client ?? 'WEB' }, ctx.ipHash)),
+      payload(ctx, async () => {
+        const proof = { deviceCookie: ctx.http?.deviceCookie, deviceId: input.deviceId };
+        const result = await ctx.services.accounts.login(
+          ctx.session,
+          { email: input.email, password: input.password, client: input.client ?? 'WEB' },
+          ctx.ipHash,
+          proof,
+        );
+        if (result.deviceCookie) ctx.http?.setDeviceCookie(result.deviceCookie);
+        return result;
+      }),
     logout: (_p, _a, ctx) => payload(ctx, async () => (await ctx.services.accounts.logout(ctx.session), { ok: true }), { ok: false }),
     logoutEverywhere: (_p, _a, ctx) => payload(ctx, () => ctx.services.accounts.logoutEverywhere(ctx.session), { endedLeases: 0, revokedTokens: 0 }),
     requestPasswordReset: (_p, { email }, ctx) =>

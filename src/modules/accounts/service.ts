@@ -16,6 +16,7 @@ import { passwordResetMail, verificationMail } from '../../platform/mail/templat
 import { AccountEntity, AuthTokenEntity, EmailTokenEntity, type ClientKindName, type EmailTokenPurpose, type LanguageCode, type RoleName } from './entities';
 import { hashPassword, passwordProblem, verifyAgainstDummy, verifyPassword } from './passwords';
 import type { SeatLedger } from '../seats/ledger';
+import { KnownClients, type ClientProof } from './known-clients';
 
 /** Token lifetimes without use (R1.5). */
 export const TOKEN_IDLE_MS: Record<ClientKindName, number> = { WEB: 14 * DAY, DESKTOP: 180 * DAY };
@@ -32,7 +33,7 @@ const TOUCH_EVERY_MS = 60_000;
 const RESET_REQUEST_FLOOR_MS = 250;
 const LOGIN_LOCK_NAMESPACE = 7_100_010;
 
-export type AccountServiceDeps = ServiceDeps & { ledger: SeatLedger };
+export type AccountServiceDeps = ServiceDeps & { ledger: SeatLedger; appSecret: string };
 
 export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
@@ -66,9 +67,12 @@ interface TokenAccountRow {
 export class AccountService {
   /** Where authorization decisions read organizations and memberships. */
   private readonly facts: AuthorizationFacts;
+  /** R1.6: browsers and apps that logged in before, exempt from the account-wide block. */
+  readonly knownClients: KnownClients;
 
   constructor(private readonly deps: AccountServiceDeps) {
     this.facts = databaseFacts(deps.ds.manager);
+    this.knownClients = new KnownClients(deps.appSecret);
   }
 
   /** A session for `principal` whose decisions read the database; `memoize`: one request's worth. */
@@ -189,13 +193,16 @@ export class AccountService {
    * under the account's advisory lock, so that every attempt is counted exactly, also when one
    * document carries several aliased `login` fields or many requests arrive at once. An attempt
    * that finds a block answers LOGIN_BLOCKED whatever its password. Failures are committed before
-   * the answer is given.
+   * the answer is given. A client that proves an earlier successful login (`proof`: the device cookie
+   * or the desktop app's device ID, known-clients.ts) is not stopped by the account-wide block, only
+   * by its own address's count; a successful login answers a fresh device cookie.
    */
   async login(
     session: Session,
     input: { email: string; password: string; client: ClientKindName },
     ipHash: string,
-  ): Promise<{ token: string; account: AccountEntity }> {
+    proof: ClientProof = {},
+  ): Promise<{ token: string; account: AccountEntity; deviceCookie?: string }> {
     await session.assert('public');
     const { ds, logger } = this.deps;
     await this.deps.rateLimits.consume('login:ip', ipHash);
@@ -208,7 +215,8 @@ export class AccountService {
       throw new DomainError('INVALID_CREDENTIALS');
     }
     // A blocked attempt costs no hashing.
-    const early = await this.blockedUntil(ds.manager, account.id, ipHash, this.now);
+    const known = await this.knownClients.known(ds.manager, account.id, proof, this.now);
+    const early = await this.blockedUntil(ds.manager, account.id, ipHash, this.now, known);
     if (early) throw new DomainError('LOGIN_BLOCKED', { params: { until: early } });
     const passwordOk = await verifyPassword(account.passwordHash, input.password);
     type Outcome = { ok: true; token: string } | { ok: false; blockedUntil?: Date };
@@ -227,11 +235,12 @@ export class AccountService {
         'SELECT consecutive_failures, blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2',
         [account.id, ipHash],
       );
-      const blockedUntil = await this.blockedUntil(tx, account.id, ipHash, now);
+      const blockedUntil = await this.blockedUntil(tx, account.id, ipHash, now, known);
       if (blockedUntil) return { ok: false, blockedUntil };
 
       if (passwordOk) {
         await tx.query('DELETE FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2', [account.id, ipHash]);
+        await this.knownClients.remember(tx, account.id, proof, now);
         return { ok: true, token: await this.issueToken(tx, account.id, input.client) };
       }
       const failures = (ipRow?.consecutive_failures ?? 0) + 1;
@@ -246,18 +255,19 @@ export class AccountService {
       await tx.query('INSERT INTO login_failures (account_id, failed_at) VALUES ($1, $2)', [account.id, now]);
       return { ok: false };
     });
-    if (outcome.ok) return { token: outcome.token, account };
+    if (outcome.ok) return { token: outcome.token, account, deviceCookie: this.knownClients.cookieFor(account.id, this.now) };
     if (outcome.blockedUntil) throw new DomainError('LOGIN_BLOCKED', { params: { until: outcome.blockedUntil } });
     throw new DomainError('INVALID_CREDENTIALS');
   }
 
-  /** The end of the block this IP or the whole account is in (R1.6), if any. */
-  private async blockedUntil(manager: EntityManager, accountId: string, ipHash: string, now: Date): Promise<Date | undefined> {
+  /** The end of the block this IP or the whole account is in (R1.6), if any; a known client is not in the account's. */
+  private async blockedUntil(manager: EntityManager, accountId: string, ipHash: string, now: Date, knownClient: boolean): Promise<Date | undefined> {
     const [ipRow] = await manager.query<Array<{ blocked_until: Date | null }>>(
       'SELECT blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2',
       [accountId, ipHash],
     );
     if (ipRow?.blocked_until && ipRow.blocked_until > now) return ipRow.blocked_until;
+    if (knownClient) return undefined;
     return this.accountBlockedUntil(manager, accountId, now);
   }
 
@@ -286,7 +296,7 @@ export class AccountService {
       'DELETE FROM login_ip_throttle WHERE blocked_until <= $1 OR (blocked_until IS NULL AND updated_at <= $2)',
       [now, hourAgo],
     );
-    return (a[1] ?? 0) + (b[1] ?? 0);
+    return (a[1] ?? 0) + (b[1] ?? 0) + (await this.knownClients.prune(this.deps.ds.manager, now));
   }
 
   private async issueToken(tx: EntityManager, accountId: string, client: ClientKindName): Promise<string> {
@@ -388,8 +398,9 @@ export class AccountService {
     await session.assert('public');
     const started = performance.now();
     const { ds, logger } = this.deps;
+    // Per requesting address, and per address and email (R1.6): strangers elsewhere cannot use up the owner's resets.
     await this.deps.rateLimits.consume('password-reset:ip', ipHash);
-    await this.deps.rateLimits.consume('password-reset:email', sha256(normalizeEmail(email)).toString('base64url'));
+    await this.deps.rateLimits.consume('password-reset:email-ip', `${sha256(normalizeEmail(email)).toString('base64url')}:${ipHash}`);
     await inTransaction(ds, logger, async (tx) => {
       const account = hasControlCharacters(email) || email.length > 254 ? null : await tx.findOneBy(AccountEntity, { emailNormalized: normalizeEmail(email) });
       if (!account || !account.email) {

@@ -1,3 +1,5 @@
+import { parse as parseCookies } from 'cookie';
+import { DEVICE_COOKIE } from '../accounts/known-clients';
 import express, { type Router } from 'express';
 import { AccessError, DomainError } from '../../platform/errors';
 import { accessMessage, negotiateLanguage, userErrorMessage, type Lang } from '../../platform/i18n';
@@ -264,7 +266,9 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     const body = req.body as Record<string, unknown>;
     const email = typeof body?.email === 'string' ? body.email : '';
     const password = typeof body?.password === 'string' ? body.password : '';
-    const { token } = await services.accounts.login(Session.anonymous, { email, password, client: 'WEB' }, ipHashOf(req));
+    // A browser that logged in before proves it with its device cookie here too (R1.6).
+    const proof = { deviceCookie: parseCookies(req.headers.cookie ?? '')[DEVICE_COOKIE] };
+    const { token } = await services.accounts.login(Session.anonymous, { email, password, client: 'WEB' }, ipHashOf(req), proof);
     const session = (await services.accounts.sessionOf(token))!;
     try {
       return await action(session);
