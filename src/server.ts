@@ -26,7 +26,7 @@ import {
   type ValidationContext,
 } from 'graphql';
 import type { DataSource } from 'typeorm';
-import { WebSocketServer } from 'ws';
+import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from './config';
 import { accountResolvers } from './modules/accounts/resolvers';
 import { systemResolvers } from './modules/system/resolvers';
@@ -62,6 +62,39 @@ import { createLoaders, createServices, type Services } from './services';
 import type { Resolvers } from './generated/graphql';
 
 const MAX_TOKENS = 2000;
+/**
+ * The deepest nesting of `{ [ (` a document may have. The token limit alone still lets a list
+ * argument nest deep enough to exhaust graphql-js's recursive parser ("Maximum call stack size
+ * exceeded"); this is refused first, as a parse error.
+ */
+export const MAX_NESTING = 64;
+
+/** How deep a document's brackets nest, strings and comments skipped (a linear scan, no parsing). */
+export function nestingDepth(document: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < document.length; i++) {
+    const c = document[i];
+    if (c === '#') {
+      while (i < document.length && document[i] !== '\n' && document[i] !== '\r') i++;
+    } else if (c === '"') {
+      if (document.startsWith('"""', i)) {
+        const end = document.indexOf('"""', i + 3);
+        i = end < 0 ? document.length : end + 2;
+      } else {
+        for (i++; i < document.length && document[i] !== '"' && document[i] !== '\n'; i++) if (document[i] === '\\') i++;
+      }
+    } else if (c === '{' || c === '[' || c === '(') {
+      depth++;
+      if (depth > deepest) deepest = depth;
+    } else if (c === '}' || c === ']' || c === ')') depth = Math.max(0, depth - 1);
+  }
+  return deepest;
+}
+
+function tooDeep(): GraphQLError {
+  return new GraphQLError(`Syntax Error: the document nests deeper than ${MAX_NESTING} levels.`, { extensions: { code: 'GRAPHQL_PARSE_FAILED' } });
+}
 
 /** `/readyz` says 503 when the database has not answered within this long. */
 const READY_DB_MS = 2_000;
@@ -438,6 +471,7 @@ async function assemble(
       // for that operation alone (never the whole socket closed with 4500).
       onSubscribe: async (ctx, id, payload) => {
         let document: DocumentNode;
+        if (nestingDepth(payload.query) > MAX_NESTING) return [tooDeep()];
         try {
           document = parse(payload.query, { maxTokens: MAX_TOKENS });
         } catch (err) {
@@ -489,6 +523,29 @@ async function assemble(
     wsServer,
   );
 
+  // A socket that breaks the WebSocket protocol (an unmasked or oversized frame, bad UTF-8) is closed
+  // by ws; graphql-ws would also write it to stderr with a stack. It is the client's fault: a warning
+  // in the log, like any bad request.
+  wsServer.on('connection', (socket: WebSocket, request: http.IncomingMessage) => {
+    socket.removeAllListeners('error');
+    socket.on('error', (err) => wsLogger(socket, request).warn({ err: { message: err.message } }, 'WebSocket protocol error; the socket is closed'));
+  });
+
+  /** GraphQL over HTTP serves queries and mutations; subscriptions are the WebSocket's (a clear 400, not a null). */
+  const httpOnlyPlugin: ApolloServerPlugin<Context> = {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ operation }) {
+          if (operation?.operation === OperationTypeNode.SUBSCRIPTION) {
+            throw new GraphQLError('Subscriptions are served over the WebSocket at /graphql (protocol graphql-transport-ws), not over HTTP.', {
+              extensions: { code: 'BAD_REQUEST', http: { status: 400 } },
+            });
+          }
+        },
+      };
+    },
+  };
+
   const logPlugin: ApolloServerPlugin<Context> = {
     async requestDidStart() {
       const started = process.hrtime.bigint();
@@ -521,8 +578,19 @@ async function assemble(
     allowBatchedHttpRequests: false,
     // The token limit as a parse error (400, GRAPHQL_PARSE_FAILED), before any validation runs.
     parseOptions: { maxTokens: MAX_TOKENS },
-    includeStacktraceInErrorResponses: !config.production,
+    // Never in an answer, in development either: the log has the error with its stack (and the request ID).
+    includeStacktraceInErrorResponses: false,
     validationRules: armor.validationRules,
+    // Apollo's own request errors (a persisted-query hash that does not match its query, an unknown
+    // version) come without a code and would read as ours: they are the client's, BAD_REQUEST.
+    formatError: (formatted, error) => {
+      const original = error instanceof GraphQLError ? error : undefined;
+      const status = (original?.extensions?.http as { status?: number } | undefined)?.status;
+      if (formatted.extensions?.code === 'INTERNAL_SERVER_ERROR' && original && !original.extensions?.code && status === 400) {
+        return { ...formatted, extensions: { ...formatted.extensions, code: 'BAD_REQUEST' } };
+      }
+      return formatted;
+    },
     plugins: [
       ...armor.plugins,
       ApolloServerPluginDrainHttpServer({ httpServer }),
@@ -536,6 +604,7 @@ async function assemble(
         },
       },
       metrics.apolloPlugin(),
+      httpOnlyPlugin,
       logPlugin,
     ],
   });
@@ -603,6 +672,18 @@ async function assemble(
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
+    (req: Request, res: Response, next: NextFunction) => {
+      const body = req.body as { query?: unknown } | undefined;
+      const query = typeof body?.query === 'string' ? body.query : typeof req.query.query === 'string' ? req.query.query : undefined;
+      if (query !== undefined && nestingDepth(query) > MAX_NESTING) {
+        const error = tooDeep();
+        return void res
+          .status(legacyJsonOnly(req.headers.accept) ? 200 : 400)
+          .type(legacyJsonOnly(req.headers.accept) ? 'application/json' : 'application/graphql-response+json')
+          .json({ errors: [{ message: error.message, extensions: error.extensions }] });
+      }
+      next();
+    },
     expressMiddleware(apollo, {
       context: async ({ req, res }) =>
         contextFor(

@@ -162,3 +162,34 @@ describe('the WebSocket', () => {
     }
   });
 });
+
+// Found by the fuzz test (fuzz.test.ts); each said plainly, never as ours.
+test('a subscription sent over HTTP is 400 BAD_REQUEST pointing to the WebSocket (not a null with INTERNAL_SERVER_ERROR)', async () => {
+  const r = await post({ query: 'subscription { seatUsageChanged(organizationId: "123e4567-e89b-42d3-a456-426614174000") { total } }' });
+  expect(r.status).toBe(400);
+  expect(r.body.errors[0].extensions.code).toBe('BAD_REQUEST');
+  expect(r.body.errors[0].message).toMatch(/WebSocket/);
+});
+
+test("Apollo's own request errors (a persisted-query hash that does not match) are BAD_REQUEST", async () => {
+  const r = await post({ query: '{ __typename }', extensions: { persistedQuery: { version: 1, sha256Hash: 'abc' } } });
+  expect(r.status).toBe(400);
+  expect(r.body.errors[0].extensions.code).toBe('BAD_REQUEST');
+});
+
+test('a document nested deeper than allowed is 400 GRAPHQL_PARSE_FAILED, over HTTP and the WebSocket, without runtime text', async () => {
+  const deep = `{ licenseStatus(deviceId: ${'['.repeat(1950)}"x"${']'.repeat(1950)}) { canUse } }`;
+  const r = await post({ query: deep });
+  expect(r.status).toBe(400);
+  expect(r.body.errors[0].extensions.code).toBe('GRAPHQL_PARSE_FAILED');
+  expect(JSON.stringify(r.body)).not.toMatch(/call stack/i);
+  const client = wsClient(t.url);
+  try {
+    const error = await new Promise<unknown>((resolve) => {
+      client.subscribe({ query: deep.replace(/^\{/, 'subscription {') }, { next: () => undefined, error: resolve, complete: () => resolve(undefined) });
+    });
+    expect(JSON.stringify(error)).toMatch(/GRAPHQL_PARSE_FAILED/);
+  } finally {
+    await client.dispose();
+  }
+});
