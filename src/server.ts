@@ -79,8 +79,9 @@ export function nestingDepth(document: string): number {
       while (i < document.length && document[i] !== '\n' && document[i] !== '\r') i++;
     } else if (c === '"') {
       if (document.startsWith('"""', i)) {
-        const end = document.indexOf('"""', i + 3);
-        i = end < 0 ? document.length : end + 2;
+        // A block string ends at the first `"""` not escaped as `\"""`.
+        for (i += 3; i < document.length && !document.startsWith('"""', i); i++) if (document.startsWith('\\"""', i)) i += 3;
+        i += 2;
       } else {
         for (i++; i < document.length && document[i] !== '"' && document[i] !== '\n'; i++) if (document[i] === '\\') i++;
       }

@@ -39,7 +39,14 @@ export function checkText(value: string, field: string[], reason: string, min: n
 // inside emoji ZWJ sequences (woman technologist U+1F469 U+200D U+1F4BB, rainbow flag, families) and
 // the zero-width non-joiner that Persian spellings use; single emoji, regional-indicator flags, skin
 // tones and variation selectors (Mn) are accepted.
-const NAME_FORBIDDEN = /[\p{Cc}\p{Cf}]/u;
+//
+// Beyond Cc and Cf, the same spoofing is refused in other clothes: the other default-ignorable code
+// points, which render as nothing (Hangul fillers U+115F, U+1160, U+3164, U+FFA0, the combining
+// grapheme joiner U+034F; variation selectors, which emoji need, stay allowed), the line and paragraph
+// separators (Zl, Zp, which break a line in a list or an email), lone surrogates (Cs), the blank
+// braille pattern U+2800 (a symbol that renders as a space), and a name of nothing but spaces and marks.
+const NAME_FORBIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u2800]|(?![\uFE00-\uFE0F\u{E0100}-\u{E01EF}])\p{Default_Ignorable_Code_Point}/u;
+const NAME_NEEDS = /[^\p{Z}\p{M}]/u;
 /**
  * The longest run of combining marks (\p{M}) a name may hold on one base character. After NFC real
  * scripts need at most 2–3 (Vietnamese 1, Devanagari, Thai or vocalized Arabic 2–3), Hebrew with
@@ -47,7 +54,9 @@ const NAME_FORBIDDEN = /[\p{Cc}\p{Cf}]/u;
  * "Zalgo" stacks that spill over the neighbouring lines of a member list or an email use dozens.
  */
 export const MAX_COMBINING_MARKS = 4;
-const COMBINING_STACK = new RegExp(`\\p{M}{${MAX_COMBINING_MARKS + 1}}`, 'u');
+// Nonspacing marks only (Mn, Me): spacing marks (Mc) take room of their own, and a Burmese syllable
+// such as မျှော် carries five marks on one letter, most of them spacing.
+const COMBINING_STACK = new RegExp(`[\\p{Mn}\\p{Me}]{${MAX_COMBINING_MARKS + 1}}`, 'u');
 
 /**
  * R1.11: an account's or organization's name, as it is stored: NFC-normalized and trimmed (white space
@@ -58,7 +67,8 @@ const COMBINING_STACK = new RegExp(`\\p{M}{${MAX_COMBINING_MARKS + 1}}`, 'u');
  */
 export function checkName(value: string, field: string[]): string {
   const name = value.normalize('NFC').trim();
-  if (NAME_FORBIDDEN.test(name) || COMBINING_STACK.test(name)) throw new DomainError('BAD_USER_INPUT', { reason: 'NAME_CHARACTERS', field });
+  if (NAME_FORBIDDEN.test(name) || COMBINING_STACK.test(name) || (name.length > 0 && !NAME_NEEDS.test(name)))
+    throw new DomainError('BAD_USER_INPUT', { reason: 'NAME_CHARACTERS', field });
   const length = [...name].length;
   if (length < 1 || length > 200) throw new DomainError('BAD_USER_INPUT', { reason: 'NAME_LENGTH', field });
   return name;

@@ -74,7 +74,7 @@ const WORDS = [
 // Combining diacritics that NFC neither composes with `q` nor with each other, nor decomposes
 // (U+0340, U+0341, U+0343 and U+0344 are singletons that NFC replaces).
 const MARKS: string[] = [];
-for (let cp = 0x300; cp <= 0x36f; cp++) if (![0x340, 0x341, 0x343, 0x344].includes(cp)) MARKS.push(String.fromCodePoint(cp));
+for (let cp = 0x300; cp <= 0x36f; cp++) if (![0x340, 0x341, 0x343, 0x344, 0x34f].includes(cp)) MARKS.push(String.fromCodePoint(cp));
 
 const letter = fc
   .integer({ min: 0x41, max: 0x2ffff })
@@ -194,5 +194,30 @@ describe('R1.11 names', () => {
     expect(checkName('  Nguye\u0302\u0303n  ', FIELD)).toBe('Nguy\u1EC5n');
     expect(checkName('\uFEFFJose\u0301\n', FIELD)).toBe('Jos\u00E9');
     expect(checkName('Dmitri Ivanov', FIELD)).toBe('Dmitri Ivanov');
+  });
+});
+
+describe('R1.11 names that render as nothing, or break lines', () => {
+  it.each([
+    ['the Hangul filler U+3164', '\u3164'],
+    ['the half-width Hangul filler U+FFA0', '\uFFA0'],
+    ['the Hangul choseong and jungseong fillers', '\u115F\u1160'],
+    ['the blank braille pattern U+2800', '\u2800'],
+    ['a line separator U+2028', 'Ada\u2028Admin'],
+    ['a paragraph separator U+2029', 'Ada\u2029Admin'],
+    ['combining grapheme joiners U+034F', 'A\u034F\u034FB'],
+    ['a lone surrogate', 'a\uD800b'],
+    ['nothing but marks', '\u0301\u0301'],
+  ])('refuses %s', (_what, name) => {
+    expect(() => checkName(name, FIELD)).toThrow(expect.objectContaining({ options: expect.objectContaining({ reason: 'NAME_CHARACTERS' }) }));
+  });
+
+  it.each([
+    ['a Burmese syllable with five (spacing) marks', 'မျှော်'],
+    ['an emoji', '😀'],
+    ['an emoji with its variation selector', '❤️'],
+    ['Vietnamese', 'Nguyễn Văn Ảnh'],
+  ])('accepts %s', (_what, name) => {
+    expect(checkName(name, FIELD)).toBe(name.normalize('NFC'));
   });
 });
