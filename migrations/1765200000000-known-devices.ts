@@ -16,9 +16,14 @@ export class KnownDevices1765200000000 implements MigrationInterface {
       PRIMARY KEY (account_id, device_hash)
     )`);
     await q.query('CREATE INDEX login_known_devices_last_login ON login_known_devices (last_login_at)');
+    // Failures made through a proof are counted against it: a stolen proof allows 10 tries an hour.
+    await q.query('ALTER TABLE login_failures ADD COLUMN proof_hash text');
+    await q.query('CREATE INDEX login_failures_proof ON login_failures (account_id, proof_hash, failed_at) WHERE proof_hash IS NOT NULL');
   }
 
   async down(q: QueryRunner): Promise<void> {
+    await q.query('DROP INDEX login_failures_proof');
+    await q.query('ALTER TABLE login_failures DROP COLUMN proof_hash');
     await q.query('DROP TABLE login_known_devices');
   }
 }

@@ -57,6 +57,7 @@ import { Mailer, MailTransport } from './platform/mail/mailer';
 import { MailOutbox } from './platform/mail/outbox';
 import { RATE_LIMIT_TABLE, RateLimits } from './platform/rate-limit';
 import { Events, LocalEventBus, RedisEventBus, type EventBus } from './platform/events';
+import { addressKey } from './platform/net';
 import { projectRoot } from './platform/paths';
 import { createLoaders, createServices, type Services } from './services';
 import type { Resolvers } from './generated/graphql';
@@ -334,7 +335,7 @@ async function assemble(
     requestLogger: Logger = logger,
     http?: HttpExchange,
   ): Promise<Context> {
-    let session = Session.anonymous;
+    let session = services.accounts.sessionFor({ kind: 'anonymous' }, { memoize: http !== undefined });
     const requestLang = negotiateLanguage(acceptLanguage);
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
     if (match) {
@@ -360,7 +361,7 @@ async function assemble(
       session,
       bearer: match?.[1],
       lang: requestLang ?? session.account?.language ?? 'EN',
-      ipHash: keyedHash(appSecret, 'ip', ip ?? 'unknown'),
+      ipHash: keyedHash(appSecret, 'ip', addressKey(ip ?? 'unknown')),
       loaders: createLoaders(services),
       services,
       logger: requestLogger,
@@ -669,7 +670,7 @@ async function assemble(
       next(err);
     }
   });
-  app.use(pageRoutes(services, (req) => keyedHash(appSecret, 'ip', clientIp(req, config.trustProxyHops) ?? 'unknown')));
+  app.use(pageRoutes(services, (req) => keyedHash(appSecret, 'ip', addressKey(clientIp(req, config.trustProxyHops) ?? 'unknown'))));
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),

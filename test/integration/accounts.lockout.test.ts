@@ -159,3 +159,24 @@ test('R1.6 strangers asking for the owner’s password resets do not use up the 
   expect(own.data!.requestPasswordReset).toEqual({ ok: true, errors: [] });
   await untilLinks(31);
 });
+
+test('R1.6 a stolen proof allows ten tries an hour however many addresses try, and the owner’s other proofs keep working', async () => {
+  const owner = await newAccount(t);
+  const { cookie } = await login(owner, owner.password, { ip: nextIp() });
+  const deviceId = `own-desk-${ipCounter}`;
+  expect((await login(owner, owner.password, { ip: nextIp(), client: 'DESKTOP', deviceId })).codes).toEqual([]);
+  await lockOut(owner);
+  // The thief guesses through the stolen cookie, a fresh address each time.
+  for (let i = 0; i < 10; i++) expect((await login(owner, WRONG, { ip: nextIp(), cookie })).codes).toEqual(['INVALID_CREDENTIALS']);
+  // Now the cookie proves nothing this hour: the right password through it is blocked as for anyone …
+  expect((await login(owner, owner.password, { ip: nextIp(), cookie })).codes).toEqual(['LOGIN_BLOCKED']);
+  // … while the owner's desktop app, a proof of its own, still gets in.
+  expect((await login(owner, owner.password, { ip: nextIp(), client: 'DESKTOP', deviceId })).codes).toEqual([]);
+});
+
+test('R1.6 IPv6 addresses of one /64 share one per-address count', async () => {
+  const owner = await newAccount(t);
+  for (let i = 0; i < 10; i++) expect((await login(owner, WRONG, { ip: `2001:db8:77:1::${(i + 1).toString(16)}` })).codes).toEqual(['INVALID_CREDENTIALS']);
+  expect((await login(owner, owner.password, { ip: '2001:db8:77:1:ffff::42' })).codes).toEqual(['LOGIN_BLOCKED']);
+  expect((await login(owner, owner.password, { ip: '2001:db8:77:2::1' })).codes).toEqual([]);
+});

@@ -413,6 +413,8 @@ const FIELDS: Record<string, FieldExpect> = {
   'License.key': (role, license) => {
     if (role === 'shop' || role === 'support') return ['value'];
     const owner = licenseOwners.get(String(license.licenseId));
+    // The `login` probe answers the account it logged in to (the world's trial user) with its own data, keys included.
+    if (owner === w.user.account.id) return ['value'];
     return owner !== undefined && owner === w.accountOf[role]?.account.id ? ['value'] : ['null'];
   },
   // A license's owner: the address for the owner and support.
@@ -430,7 +432,8 @@ const FIELDS: Record<string, FieldExpect> = {
     coAdmin: ['value', 'null'],
     otherAdmin: ['value', 'null'],
     support: ['value'],
-    shop: ['null'],
+    // The shop's `login` probe answers the logged-in account's own data.
+    shop: ['value', 'null'],
   },
   // Whom a member contacts (R3.6): the owner's address, on the summary a member, joiner or seat holder is handed.
   'OrganizationSummary.adminContactEmail': PARENT,

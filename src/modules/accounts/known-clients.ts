@@ -1,6 +1,6 @@
 import { createHmac } from 'node:crypto';
 import type { EntityManager } from 'typeorm';
-import { addMs, DAY } from '../../platform/clock';
+import { addMs, DAY, HOUR } from '../../platform/clock';
 import { keyedHash, safeEqual } from '../../platform/crypto';
 
 /**
@@ -16,6 +16,8 @@ import { keyedHash, safeEqual } from '../../platform/crypto';
  *   each successful login (`login_known_devices`), never the raw ID (R1.10).
  */
 export const KNOWN_CLIENT_MS = 30 * DAY;
+/** Failures within the hour through one proof after which it proves nothing until the hour is over. */
+export const PROOF_FAILURE_LIMIT = 10;
 export const DEVICE_COOKIE = 'tessera_device';
 
 export interface ClientProof {
@@ -52,17 +54,36 @@ export class KnownClients {
     return keyedHash(this.appSecret, 'login-device', deviceId.trim());
   }
 
-  /** Whether `proof` shows a client that logged in to the account successfully within 30 days. */
-  async known(manager: EntityManager, accountId: string, proof: ClientProof, now: Date): Promise<boolean> {
-    if (this.cookieProves(proof.deviceCookie, accountId, now)) return true;
+  /**
+   * The proof's key when `proof` shows a client that logged in to the account successfully within 30
+   * days (a keyed hash of the cookie, or the device's hash), else undefined. Failures through it are
+   * recorded under this key (`login_failures.proof_hash`).
+   */
+  async proofKey(manager: EntityManager, accountId: string, proof: ClientProof, now: Date): Promise<string | undefined> {
+    if (this.cookieProves(proof.deviceCookie, accountId, now)) return keyedHash(this.appSecret, 'device-cookie-key', proof.deviceCookie!);
     const deviceId = proof.deviceId?.trim();
-    if (!deviceId || deviceId.length > 256) return false;
+    if (!deviceId || deviceId.length > 256) return undefined;
+    const hash = this.deviceHash(deviceId);
     const rows = await manager.query<unknown[]>('SELECT 1 FROM login_known_devices WHERE account_id = $1 AND device_hash = $2 AND last_login_at > $3', [
       accountId,
-      this.deviceHash(deviceId),
+      hash,
       addMs(now, -KNOWN_CLIENT_MS),
     ]);
-    return rows.length > 0;
+    return rows.length > 0 ? hash : undefined;
+  }
+
+  /**
+   * Whether a proof still exempts from the account-wide block: fewer than PROOF_FAILURE_LIMIT failures
+   * through it within the hour (OWASP: a device cookie is locked out on its own), so that a stolen
+   * cookie or a leaked device ID allows ten tries an hour however many addresses try.
+   */
+  async stillTrusted(manager: EntityManager, accountId: string, proofKey: string | undefined, now: Date): Promise<boolean> {
+    if (!proofKey) return false;
+    const [row] = await manager.query<Array<{ n: number }>>(
+      'SELECT count(*)::int AS n FROM login_failures WHERE account_id = $1 AND proof_hash = $2 AND failed_at > $3',
+      [accountId, proofKey, addMs(now, -HOUR)],
+    );
+    return row.n < PROOF_FAILURE_LIMIT;
   }
 
   /** After a successful login: remembers the desktop app's device (the cookie is issued by the caller). */

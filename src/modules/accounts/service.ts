@@ -131,6 +131,7 @@ export class AccountService {
           const link = await this.newEmailToken(tx, account.id, 'VERIFY_EMAIL', VERIFY_LINK_MS);
           const token = await this.issueToken(tx, account.id, 'WEB');
           await this.sendVerification(tx, account, link);
+          session.vouchFor(account.id);
           return { token, account };
         }),
       );
@@ -162,6 +163,7 @@ export class AccountService {
         account.updatedAt = this.now;
         await tx.update(AccountEntity, { id: account.id }, { emailVerifiedAt: account.emailVerifiedAt, updatedAt: account.updatedAt });
       }
+      session.vouchFor(account.id);
       return account;
     });
   }
@@ -215,8 +217,14 @@ export class AccountService {
       throw new DomainError('INVALID_CREDENTIALS');
     }
     // A blocked attempt costs no hashing.
-    const known = await this.knownClients.known(ds.manager, account.id, proof, this.now);
-    const early = await this.blockedUntil(ds.manager, account.id, ipHash, this.now, known);
+    const proofKey = await this.knownClients.proofKey(ds.manager, account.id, proof, this.now);
+    const early = await this.blockedUntil(
+      ds.manager,
+      account.id,
+      ipHash,
+      this.now,
+      await this.knownClients.stillTrusted(ds.manager, account.id, proofKey, this.now),
+    );
     if (early) throw new DomainError('LOGIN_BLOCKED', { params: { until: early } });
     const passwordOk = await verifyPassword(account.passwordHash, input.password);
     type Outcome = { ok: true; token: string } | { ok: false; blockedUntil?: Date };
@@ -235,6 +243,7 @@ export class AccountService {
         'SELECT consecutive_failures, blocked_until FROM login_ip_throttle WHERE account_id = $1 AND ip_hash = $2',
         [account.id, ipHash],
       );
+      const known = await this.knownClients.stillTrusted(tx, account.id, proofKey, now);
       const blockedUntil = await this.blockedUntil(tx, account.id, ipHash, now, known);
       if (blockedUntil) return { ok: false, blockedUntil };
 
@@ -252,10 +261,13 @@ export class AccountService {
            SET consecutive_failures = EXCLUDED.consecutive_failures, blocked_until = EXCLUDED.blocked_until, updated_at = EXCLUDED.updated_at`,
         [account.id, ipHash, failures, blocksNow, now],
       );
-      await tx.query('INSERT INTO login_failures (account_id, failed_at) VALUES ($1, $2)', [account.id, now]);
+      await tx.query('INSERT INTO login_failures (account_id, failed_at, proof_hash) VALUES ($1, $2, $3)', [account.id, now, proofKey ?? null]);
       return { ok: false };
     });
-    if (outcome.ok) return { token: outcome.token, account, deviceCookie: this.knownClients.cookieFor(account.id, this.now) };
+    if (outcome.ok) {
+      session.vouchFor(account.id);
+      return { token: outcome.token, account, deviceCookie: this.knownClients.cookieFor(account.id, this.now) };
+    }
     if (outcome.blockedUntil) throw new DomainError('LOGIN_BLOCKED', { params: { until: outcome.blockedUntil } });
     throw new DomainError('INVALID_CREDENTIALS');
   }

@@ -1,7 +1,6 @@
 import type { Resolvers } from '../../generated/graphql';
 import { payload } from '../../platform/graphql/payload';
 import { summaryOf } from '../accounts/summary';
-import { summaryView } from './service';
 
 export const organizationResolvers: Resolvers = {
   Query: {
@@ -41,7 +40,7 @@ export const organizationResolvers: Resolvers = {
   },
   Membership: {
     id: (m) => m.membership.id,
-    organization: async (m, _a, ctx) => summaryView((await ctx.loaders.organizationById.load(m.membership.organizationId))!),
+    organization: (m, _a, ctx) => ctx.services.organizations.membershipOrganization(ctx.session, m, ctx.loaders),
     account: async (m, _a, ctx) => summaryOf((await ctx.loaders.accountById.load(m.membership.accountId))!, m.showEmail),
     status: (m) => m.membership.status,
     isAdmin: (m) => m.membership.isAdmin,

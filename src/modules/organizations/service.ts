@@ -311,7 +311,10 @@ export class OrganizationService {
       await tx.delete(MembershipEntity, { id: membership.id });
       await this.deps.ledger.endMemberSeats({ tx, afterCommit }, org, caller.id);
       await this.audit(tx, org, caller.id, 'MEMBER_LEFT', { accountId: caller.id });
-      afterCommit(() => this.told(caller.id));
+      afterCommit(() => {
+        session.forget(org.id);
+        this.told(caller.id);
+      });
     });
   }
 
@@ -351,6 +354,7 @@ export class OrganizationService {
         return { membership: { membership: winner, showEmail: true }, organization: summaryView(org), already: true };
       }
       await this.audit(tx, org, caller.id, 'MEMBER_JOINED', { accountId: caller.id });
+      session.forget(org.id);
       return { membership: { membership, showEmail: true }, organization: summaryView(org), already: false };
     });
   }
@@ -443,6 +447,12 @@ export class OrganizationService {
     const owner = accounts.find((a) => a.id === org.ownerAccountId);
     const others = accounts.filter((a) => a.id !== org.ownerAccountId).sort((a, b) => a.userId.localeCompare(b.userId));
     return [...(owner ? [owner] : []), ...others].map((a) => summaryOf(a, true));
+  }
+
+  /** The organization of a membership the caller was handed (its own, or one its administrator listed), as a summary. */
+  async membershipOrganization(session: Session, m: MembershipModel, loaders: Pick<Loaders, 'organizationById'>): Promise<OrganizationSummaryView> {
+    await session.assert('account:use');
+    return summaryView((await loaders.organizationById.load(m.membership.organizationId))!);
   }
 
   /** The owner, as administrators see it (with the address). */

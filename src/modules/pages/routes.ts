@@ -188,7 +188,7 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     form,
     formPost(
       async (req, res, lang) => {
-        await services.accounts.verifyEmail(Session.anonymous, tokenOf(req));
+        await services.accounts.verifyEmail(services.accounts.sessionFor({ kind: 'anonymous' }), tokenOf(req));
         res.type('html').send(page(lang, TEXT[lang].verifyTitle, `<p>${TEXT[lang].verified}</p>`));
       },
       (_req, lang, error) => page(lang, TEXT[lang].verifyTitle, error),
@@ -221,7 +221,12 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     formPost(
       async (req, res, lang) => {
         const password = (req.body as Record<string, unknown>)?.newPassword;
-        await services.accounts.resetPassword(Session.anonymous, tokenOf(req), typeof password === 'string' ? password : '', ipHashOf(req));
+        await services.accounts.resetPassword(
+          services.accounts.sessionFor({ kind: 'anonymous' }),
+          tokenOf(req),
+          typeof password === 'string' ? password : '',
+          ipHashOf(req),
+        );
         res.type('html').send(page(lang, TEXT[lang].resetTitle, `<p>${TEXT[lang].reset}</p>`));
       },
       (req, lang, error) => resetForm(lang, tokenOf(req), error),
@@ -268,7 +273,12 @@ export function pageRoutes(services: Services, ipHashOf: (req: express.Request) 
     const password = typeof body?.password === 'string' ? body.password : '';
     // A browser that logged in before proves it with its device cookie here too (R1.6).
     const proof = { deviceCookie: parseCookies(req.headers.cookie ?? '')[DEVICE_COOKIE] };
-    const { token } = await services.accounts.login(Session.anonymous, { email, password, client: 'WEB' }, ipHashOf(req), proof);
+    const { token } = await services.accounts.login(
+      services.accounts.sessionFor({ kind: 'anonymous' }),
+      { email, password, client: 'WEB' },
+      ipHashOf(req),
+      proof,
+    );
     const session = (await services.accounts.sessionOf(token))!;
     try {
       return await action(session);

@@ -3,7 +3,6 @@ import { payload } from '../../platform/graphql/payload';
 import { eventOrEnd } from '../live/resolvers';
 import type { SubscriptionEnded } from '../live/service';
 import type { WaitlistEntryEntity } from './waitlist-entity';
-import { summaryView } from '../organizations/service';
 
 export const waitlistResolvers: Resolvers = {
   Query: {
@@ -21,7 +20,7 @@ export const waitlistResolvers: Resolvers = {
     },
   },
   WaitlistEntry: {
-    organization: async (e, _a, ctx) => summaryView((await ctx.loaders.organizationById.load(e.organizationId))!),
+    organization: (e, _a, ctx) => ctx.services.waitlist.entryOrganization(ctx.session, e, ctx.loaders),
     position: (e, _a, ctx) => (e.status === 'WAITING' || e.status === 'HOLDING' ? ctx.services.waitlist.position(ctx.session, e) : null),
     holdUntil: (e) => (e.status === 'HOLDING' ? e.holdUntil : null),
   },

@@ -11,6 +11,8 @@ import { waitlistHoldMail } from '../../platform/mail/templates';
 import { AccountEntity } from '../accounts/entities';
 import type { PlatformName } from '../licenses/entities';
 import { OrganizationEntity } from '../organizations/entities';
+import { summaryView, type OrganizationSummaryView } from '../organizations/service';
+import type { Loaders } from '../../platform/context';
 import { pickLicense, servingCandidates } from './allocation';
 import type { SeatCore } from './core';
 import type { SeatLedger } from './ledger';
@@ -102,6 +104,12 @@ export class WaitlistService {
     if (!left) throw new AccessError('NOT_FOUND');
     // A cancelled hold frees its seat for the next waiter.
     void this.promote(left);
+  }
+
+  /** The organization an entry waits in, as a summary: for the entry's own account (and support). */
+  async entryOrganization(session: Session, entry: WaitlistEntryEntity, loaders: Pick<Loaders, 'organizationById'>): Promise<OrganizationSummaryView> {
+    await session.assert('account:read', entry.accountId);
+    return summaryView((await loaders.organizationById.load(entry.organizationId))!);
   }
 
   /** 1-based place among those still waiting (0 while holding a seat; null when over). */

@@ -122,8 +122,11 @@ function verified(principal: Principal): AccountEntity {
 function isSupport(principal: Principal): boolean {
   return principal.kind === 'account' && principal.account.roles.includes('SUPPORT');
 }
-function isOwnerOf(principal: Principal, license: LicenseRef): boolean {
-  return principal.kind === 'account' && license.ownerAccountId !== null && license.ownerAccountId === principal.account.id;
+/** The license is the caller's: its token's account, or an account this request proved to be (`vouched`). */
+function isOwnerOf(principal: Principal, license: LicenseRef, vouched?: ReadonlySet<string>): boolean {
+  if (license.ownerAccountId === null) return false;
+  if (vouched?.has(license.ownerAccountId)) return true;
+  return principal.kind === 'account' && license.ownerAccountId === principal.account.id;
 }
 function adminRole(standing: Standing, accountId: string): AdminRole | undefined {
   if (standing.org.ownerAccountId === accountId) return 'OWNER';
@@ -139,6 +142,8 @@ export interface Decision<A extends Action> {
   manager?: EntityManager;
   /** The caller's standing per organization, shared by the decisions of one request. */
   memo?: Map<string, Promise<Standing | null>>;
+  /** Accounts the request proved to be (Session.vouchFor). */
+  vouched?: ReadonlySet<string>;
 }
 
 async function standingOf(d: Decision<Action>, organizationId: string, accountId: string): Promise<Standing | null> {
@@ -171,6 +176,8 @@ export async function decide<A extends Action>(d: Decision<A>): Promise<Grants[A
       return verified(p) as Grants[A];
     case 'account:read': {
       const accountId = d.resource as Resources['account:read'];
+      // The account a login, registration or verification link of this very request proved.
+      if (d.vouched?.has(accountId)) return { accountId } as Grants[A];
       const caller = account(p);
       if (caller.id !== accountId && !(isSupport(p) && caller.emailVerifiedAt)) throw new AccessError('FORBIDDEN');
       return { accountId } as Grants[A];
@@ -181,11 +188,11 @@ export async function decide<A extends Action>(d: Decision<A>): Promise<Grants[A
       return p as Grants[A];
     }
     case 'license:key': {
-      if (p.kind === 'shop' || isOwnerOf(p, d.resource as LicenseRef) || isSupport(p)) return p as Grants[A];
+      if (p.kind === 'shop' || isOwnerOf(p, d.resource as LicenseRef, d.vouched) || isSupport(p)) return p as Grants[A];
       throw new AccessError(p.kind === 'anonymous' ? 'UNAUTHENTICATED' : 'FORBIDDEN');
     }
     case 'license:owner-email': {
-      if (isOwnerOf(p, d.resource as LicenseRef) || isSupport(p)) return p as Grants[A];
+      if (isOwnerOf(p, d.resource as LicenseRef, d.vouched) || isSupport(p)) return p as Grants[A];
       throw new AccessError(p.kind === 'anonymous' ? 'UNAUTHENTICATED' : 'FORBIDDEN');
     }
     case 'license:issue': {

@@ -18,10 +18,10 @@ const noFacts: AuthorizationFacts = {
  * policy (`policy.ts`) decides, and refuses with the error the caller gets.
  */
 export class Session {
-  static readonly anonymous = new Session({ kind: 'anonymous' });
-
   /** Organization standings read by this request's decisions (absent: every decision reads afresh). */
   private readonly memo?: Map<string, Promise<Standing | null>>;
+  /** Accounts this request proved to be (a login, a registration, a verification link): their own data shows in its answer. */
+  private readonly vouched = new Set<string>();
 
   constructor(
     readonly principal: Principal,
@@ -50,7 +50,20 @@ export class Session {
   /** Allowed, with what the decision found out; or the refusal the caller gets, thrown. */
   assert<A extends Action>(action: A, ...args: AssertArgs<A>): Promise<Grants[A]> {
     const [resource, manager] = args as [Resources[A], EntityManager | undefined];
-    return decide({ principal: this.principal, action, resource, manager, facts: this.facts, memo: this.memo });
+    return decide({ principal: this.principal, action, resource, manager, facts: this.facts, memo: this.memo, vouched: this.vouched });
+  }
+
+  /**
+   * This request proved to be `accountId` (its password, or its emailed link), though its token says
+   * otherwise (none, yet): the account in the answer may be read like its own (`account:read`).
+   */
+  vouchFor(accountId: string): void {
+    this.vouched.add(accountId);
+  }
+
+  /** A decision read from the database may have changed (the caller left or joined an organization). */
+  forget(organizationId: string): void {
+    this.memo?.delete(organizationId);
   }
 
   /** The same decision as a yes or no, for fields that show null to whoever may not see them. */
