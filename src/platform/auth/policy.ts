@@ -119,8 +119,9 @@ function verified(principal: Principal): AccountEntity {
   if (!a.emailVerifiedAt) throw new DomainError('EMAIL_NOT_VERIFIED');
   return a;
 }
+/** Support: the role, on a verified account (an unverified one may do nothing beyond R1.3). */
 function isSupport(principal: Principal): boolean {
-  return principal.kind === 'account' && principal.account.roles.includes('SUPPORT');
+  return principal.kind === 'account' && principal.account.roles.includes('SUPPORT') && principal.account.emailVerifiedAt !== null;
 }
 /** The license is the caller's: its token's account, or an account this request proved to be (`vouched`). */
 function isOwnerOf(principal: Principal, license: LicenseRef, vouched?: ReadonlySet<string>): boolean {
@@ -179,7 +180,7 @@ export async function decide<A extends Action>(d: Decision<A>): Promise<Grants[A
       // The account a login, registration or verification link of this very request proved.
       if (d.vouched?.has(accountId)) return { accountId } as Grants[A];
       const caller = account(p);
-      if (caller.id !== accountId && !(isSupport(p) && caller.emailVerifiedAt)) throw new AccessError('FORBIDDEN');
+      if (caller.id !== accountId && !isSupport(p)) throw new AccessError('FORBIDDEN');
       return { accountId } as Grants[A];
     }
     case 'license:read': {
