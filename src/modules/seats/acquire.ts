@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AccessError, DomainError } from '../../platform/errors';
 import type { PlatformName } from '../licenses/entities';
+import { isActive } from '../licenses/rules';
 import { needsReconcile, pickLicense, servingCandidates } from './allocation';
 import { UUID, type Caller, type SeatCore, type SeatUsageView } from './core';
 import { isLive, type SeatLeaseEntity } from './entities';
@@ -41,8 +42,10 @@ export async function acquireSeat(core: SeatCore, caller: Caller, input: Acquire
   const deviceHash = core.checkDevice(input.deviceId);
   if (input.organizationId && !UUID.test(input.organizationId)) throw new AccessError('NOT_FOUND');
   // The device's lease ended just now (lapsed, pool shrank, trial over): acquire afresh, once.
-  // The second attempt finds no open lease on the device (the first ended it), so it cannot retry.
-  for (let attempt = 1; attempt <= 2; attempt++) {
+  // The second attempt finds no open lease on the device (the first ended it), so it cannot retry
+  // for that reason; a license that ended while the decision was made (below) is one more attempt,
+  // and the next one no longer sees that license.
+  for (let attempt = 1; attempt <= 3; attempt++) {
     const outcome = await core.deps.ledger.run<Outcome>(async (tx, effects) => {
       const mine = await lockAccounts(tx, core.deps.clock, [account.id]);
 
@@ -126,6 +129,9 @@ export async function acquireSeat(core: SeatCore, caller: Caller, input: Acquire
         // takes only its account's lock) that this decision saw committed recorded its end before
         // that commit, so the history never shows the two overlapping (R4.8, "at no instant").
         const startedAt = new Date(Math.max(now.getTime(), core.deps.clock.now().getTime()));
+        // The license ended between the lock's grant and now: no lease may start on it (R2.9,
+        // R4.8); decide again (the chosen license is then no candidate).
+        if (!isActive(license, startedAt)) return { ok: false, retry: true };
         const lease = await store.insertLease(locks, {
           id: randomUUID(),
           accountId: account.id,

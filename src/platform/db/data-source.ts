@@ -37,9 +37,11 @@ const CLIENT_GRACE_MS = 2_000;
  */
 class GuardedClient extends pg.Client {}
 type AnyQuery = (this: pg.Client, ...args: unknown[]) => unknown;
-// eslint-disable-next-line @typescript-eslint/unbound-method -- called with `apply(this)` below
-const baseQuery = pg.Client.prototype.query as AnyQuery;
 (GuardedClient.prototype as unknown as { query: AnyQuery }).query = function guardedQuery(this: pg.Client, ...args: unknown[]): unknown {
+  // Looked up at every call, not kept from load time: whatever wraps `pg.Client.prototype.query`
+  // (the statement counter of test/integration/seat-queries.test.ts) sees these statements too.
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with `apply(this)`
+  const baseQuery = pg.Client.prototype.query as AnyQuery;
   const result = baseQuery.apply(this, args);
   if (result && typeof (result as Promise<unknown>).then === 'function') {
     (result as Promise<unknown>).catch((err: unknown) => {
