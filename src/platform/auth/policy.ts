@@ -148,7 +148,8 @@ export interface Decision<A extends Action> {
 }
 
 async function standingOf(d: Decision<Action>, organizationId: string, accountId: string): Promise<Standing | null> {
-  // Inside a transaction the answer is read there (and may be locked); otherwise once per request.
+  // Inside a transaction the answer is read there (it sees what the transaction changed; no row is
+  // locked for it); otherwise once per request.
   if (d.manager || !d.memo) return d.facts.standing(d.manager, organizationId, accountId);
   let found = d.memo.get(organizationId);
   if (!found) {
