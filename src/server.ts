@@ -37,6 +37,7 @@ import { trialResolvers } from './modules/trials/resolvers';
 import { offlineResolvers } from './modules/offline/resolvers';
 import { liveResolvers } from './modules/live/resolvers';
 import { waitlistResolvers } from './modules/seats/waitlist-resolvers';
+import { supportResolvers } from './modules/support/resolvers';
 import { pageRoutes } from './modules/pages/routes';
 import { resolveAppSecret } from './platform/app-secret';
 import { Session } from './platform/auth/session';
@@ -178,6 +179,7 @@ export function buildSchema(): GraphQLSchema {
           offlineResolvers,
           liveResolvers,
           waitlistResolvers,
+          supportResolvers,
           systemResolvers,
         ) as Record<string, unknown>,
       ) as IResolvers,

@@ -12,6 +12,7 @@ import { LiveService } from './modules/live/service';
 import { WaitlistService } from './modules/seats/waitlist';
 import { SeatLedger } from './modules/seats/ledger';
 import { SystemService } from './modules/system/service';
+import { SupportService } from './modules/support/service';
 import type { Clock } from './platform/clock';
 import type { Loaders } from './platform/context';
 import type { Logger } from './platform/logger';
@@ -30,6 +31,7 @@ export interface Services {
   live: LiveService;
   waitlist: WaitlistService;
   system: SystemService;
+  support: SupportService;
 }
 
 export interface ServiceDeps {
@@ -85,6 +87,7 @@ export function createServices(deps: ServiceDeps): Services {
     live: new LiveService({ bus: deps.events.bus, accounts, organizations, seats, waitlist, logger: deps.logger }),
     waitlist,
     system: new SystemService(deps.clock),
+    support: new SupportService({ ds: deps.ds, clock: deps.clock, logger: deps.logger, ledger, accounts }),
   };
 }
 

@@ -369,6 +369,28 @@ const PROBES: Record<string, Probe> = {
     expect: verifiedOnly({ member: 'ok' }, 'NOT_FOUND'),
   },
 
+  // Support (R8): the role, on a verified account; everyone else FORBIDDEN
+  'Query.supportAccount': {
+    args: { defs: '($q: String!)', call: '(query: $q)' },
+    vars: () => ({ q: w.member.email }),
+    expect: verifiedOnly({ support: 'ok' }, 'FORBIDDEN'),
+  },
+  'Mutation.supportReleaseSeats': {
+    args: { defs: '($i: SupportReleaseSeatsInput!)', call: '(input: $i)' },
+    vars: async () => ({ i: { accountId: w.member.account.id, leaseId: await freshMemberLease() } }),
+    expect: verifiedOnly({ support: 'ok' }, 'FORBIDDEN'),
+  },
+  'Mutation.supportVerifyEmail': {
+    args: { defs: '($a: ID!)', call: '(accountId: $a)' },
+    vars: async () => ({ a: (await newAccount(t, { verified: false })).account.id }),
+    expect: verifiedOnly({ support: 'ok' }, 'FORBIDDEN'),
+  },
+  'Mutation.supportClearLoginBlock': {
+    args: { defs: '($a: ID!)', call: '(accountId: $a)' },
+    vars: () => ({ a: w.user.account.id }),
+    expect: verifiedOnly({ support: 'ok' }, 'FORBIDDEN'),
+  },
+
   // Subscriptions (over the WebSocket: `ok` is a first event)
   'Subscription.seatUsageChanged': {
     args: { defs: '($o: ID!)', call: '(organizationId: $o)' },
@@ -441,7 +463,9 @@ const FIELDS: Record<string, FieldExpect> = {
 
 /** Every other field: PARENT, listed explicitly so that a new field is a decision. */
 const PARENT_FIELDS = `
-Account: id userId email name language emailVerified roles createdAt licenses seatPool organization memberships trial
+Account: id userId email name language emailVerified roles createdAt licenses seatPool organization memberships trial leases
+SupportReleaseSeatsPayload: count errors
+SupportAccountPayload: account errors
 AccountSummary: userId name
 RegisterPayload: token account errors
 VerifyEmailPayload: account errors

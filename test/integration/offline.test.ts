@@ -130,8 +130,15 @@ describe('R6 offline validation', () => {
     const [row] = await t.server.ds.query('SELECT ended_at FROM seat_leases WHERE id = $1', [done.lease!.id]);
     expect(row.ended_at).toBeNull();
     expect((await acquire(t, member.token, 'member-pc')).errors[0].code).toBe('SEATS_EXHAUSTED');
-    // Support's operation (R8) frees it.
-    expect(await t.server.services.seats.supportRelease(owner.account.id, license.id)).toBe(1);
+    // Support (R8) frees it through the API: the broken-computer case.
+    const support = await newAccount(t, { name: 'Support' });
+    await t.server.services.accounts.grantSupport(support.email);
+    const freed = await t.gql(
+      'mutation($i: SupportReleaseSeatsInput!) { supportReleaseSeats(input: $i) { count errors { code } } }',
+      { i: { accountId: owner.account.id, licenseId: license.id } },
+      { token: support.token },
+    );
+    expect(freed.data!.supportReleaseSeats).toEqual({ count: 1, errors: [] });
     expect((await acquire(t, member.token, 'member-pc')).errors).toEqual([]);
   });
 

@@ -37,7 +37,6 @@ const INTERNAL: Record<string, string> = {
   'SeatService.usageForListener': 'subscription pushes to a listener authorized at subscribe and re-checked',
   'SeatService.usingSeats': 'DataLoader batch',
   'SeatService.bindOffline': 'OfflineService.validate calls it after account:use',
-  'SeatService.supportRelease': 'not reachable from the API yet (support desk, issue 13)',
   'SeatService.licensesOverCapacity': 'metrics gauge',
   'SeatService.sweepLapsed': 'periodic job',
   'TrialService.daysRemainingOf': 'DataLoader batch',

@@ -14,7 +14,7 @@ import { heartbeat, release, reserveOffline } from './lifecycle';
 import { bindOffline } from './offline-binding';
 import { leasesInUseByKind, licensesOverCapacity } from './ledger/store';
 import { sweepLapsed, type SweepResult } from './sweeper';
-import { activeLeasesOf, leaseById, leaseOf, myLeases, usageOf } from './usage';
+import { activeLeasesOf, leaseById, leaseOf, leasesOfAccount, myLeases, usageOf } from './usage';
 
 export type { SeatDeps as SeatServiceDeps, SeatUsageView } from './core';
 
@@ -90,6 +90,12 @@ export class SeatService {
     return leaseById(this.core, leaseId);
   }
 
+  /** An account's live seats, newest first (the account itself and support: R8.4's "last seen"). */
+  async leasesOf(session: Session, accountId: string): Promise<SeatLeaseEntity[]> {
+    await session.assert('account:read', accountId);
+    return leasesOfAccount(this.core, accountId);
+  }
+
   async myLeases(session: Session): Promise<SeatLeaseEntity[]> {
     const account = await session.assert('account:use');
     return myLeases(this.core, { session, account });
@@ -144,17 +150,6 @@ export class SeatService {
 
   bindOffline(accountId: string, deviceId: string, platform: PlatformName, nonce: string): Promise<{ lease: SeatLeaseEntity; license: LicenseEntity }> {
     return bindOffline(this.core, accountId, deviceId, platform, nonce);
-  }
-
-  /**
-   * R8: support frees the seats an account holds on a license, offline-bound ones too (the
-   * broken-computer case). Returns how many ended. Not reachable from the API yet: the support
-   * desk's service will check the role before calling it.
-   */
-  async supportRelease(accountId: string, licenseId: string): Promise<number> {
-    const ledger = this.core.deps.ledger;
-    const ended = await ledger.transaction((work) => ledger.endAccountSeats(work, accountId, 'SUPPORT', { includeOfflineBound: true, licenseId }));
-    return ended.length;
   }
 
   /**

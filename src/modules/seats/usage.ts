@@ -20,7 +20,12 @@ export async function leaseById(core: SeatCore, leaseId: string): Promise<SeatLe
 
 /** The caller's live leases, newest first. */
 export async function myLeases(core: SeatCore, caller: Caller): Promise<SeatLeaseEntity[]> {
-  return store.liveLeasesOfAccount(core.deps.ds.manager, caller.account.id, core.now);
+  return leasesOfAccount(core, caller.account.id);
+}
+
+/** An account's live leases, newest first (SeatService asks for `account:read` first). */
+export async function leasesOfAccount(core: SeatCore, accountId: string): Promise<SeatLeaseEntity[]> {
+  return store.liveLeasesOfAccount(core.deps.ds.manager, accountId, core.now);
 }
 
 /** Live leases on an organization's shared licenses, oldest first (SeatService asks for `organization:read` first). */

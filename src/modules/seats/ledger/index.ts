@@ -116,7 +116,7 @@ export class SeatLedger {
     work: UnitOfWork,
     accountId: string,
     reason: ForeignEndReason,
-    options: { includeOfflineBound?: boolean; licenseId?: string } = {},
+    options: { includeOfflineBound?: boolean; licenseId?: string; leaseId?: string } = {},
   ): Promise<EndedLease[]> {
     const mine = await lockAccounts(work.tx, this.deps.clock, [accountId]);
     // Several rows at once: under their pools' locks too, so that this UPDATE never locks rows
@@ -125,7 +125,12 @@ export class SeatLedger {
     const pools = await store.poolsOfOpenLeases(work.tx, accountId);
     if (pools.length === 0) return [];
     const locks = await lockPools(mine, this.deps.clock, pools);
-    const ended = await store.endLeases(locks, { accountId, licenseId: options.licenseId }, reason, options);
+    const ended = await store.endLeases(
+      locks,
+      { accountId, licenseId: options.licenseId, ids: options.leaseId ? [options.leaseId] : undefined },
+      reason,
+      options,
+    );
     this.effects(work.afterCommit).ended(ended);
     return ended;
   }
