@@ -79,7 +79,9 @@ for (let cp = 0x300; cp <= 0x36f; cp++) if (![0x340, 0x341, 0x343, 0x344, 0x34f]
 const letter = fc
   .integer({ min: 0x41, max: 0x2ffff })
   .map((cp) => String.fromCodePoint(cp))
-  .filter((ch) => /\p{L}/u.test(ch));
+  // Letters that render as nothing (the Hangul fillers are letters, Lo, and default-ignorable) are
+  // refused on purpose; every other letter is a name's.
+  .filter((ch) => /\p{L}/u.test(ch) && !/\p{Default_Ignorable_Code_Point}/u.test(ch));
 const word = fc.oneof(
   { arbitrary: fc.constantFrom(...WORDS), weight: 3 },
   { arbitrary: fc.constantFrom(...WORDS).map((w) => w.normalize('NFD')), weight: 2 },
