@@ -16,6 +16,7 @@ import { LicenseEntity, type LicenseTypeName } from '../licenses/entities';
 import { isActive, isSharable } from '../licenses/rules';
 import type { SeatLeaseEntity } from '../seats/entities';
 import type { SeatLedger } from '../seats/ledger';
+import { writeAudit } from './audit';
 import { AuditEntryEntity, DEFAULT_MAX_OFFLINE_DAYS, MembershipEntity, OrganizationEntity, type AuditActionName, type MembershipStatusName } from './entities';
 
 export type OrganizationServiceDeps = ServiceDeps & { ledger: SeatLedger };
@@ -112,13 +113,8 @@ export class OrganizationService {
     target?: { accountId: string },
     details?: Record<string, unknown>,
   ): Promise<void> {
-    let targetUserId: string | null = null;
-    if (target) targetUserId = (await tx.findOneBy(AccountEntity, { id: target.accountId }))?.userId ?? null;
-    await tx.query(
-      `INSERT INTO audit_log (organization_id, actor_account_id, action, target_account_id, target_user_id, details, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-      [org.id, actorId, action, target?.accountId ?? null, targetUserId, details ? JSON.stringify(details) : null, this.now],
-    );
+    const userId = target ? ((await tx.findOneBy(AccountEntity, { id: target.accountId }))?.userId ?? null) : null;
+    await writeAudit(tx, { organizationId: org.id, actorId, action, target: target ? { id: target.accountId, userId } : null, details, at: this.now });
   }
 
   /** After commit: the member's rights changed (the ledger tells of the seats and the pool). */

@@ -10,6 +10,7 @@ import { normalizeEmail } from '../accounts/service';
 import { parseCode } from '../licenses/codes';
 import { LicenseEntity } from '../licenses/entities';
 import type { AuditActionName } from '../organizations/entities';
+import { writeAudit } from '../organizations/audit';
 import type { SeatLedger } from '../seats/ledger';
 import { SeatLeaseEntity } from '../seats/entities';
 
@@ -43,11 +44,7 @@ export class SupportService {
     target: AccountEntity | null,
     details?: Record<string, unknown>,
   ): Promise<void> {
-    await tx.query(
-      `INSERT INTO audit_log (organization_id, actor_account_id, action, target_account_id, target_user_id, details, created_at)
-       VALUES (NULL, $1, $2, $3, $4, $5, $6)`,
-      [actorId, action, target?.id ?? null, target?.userId ?? null, details ? JSON.stringify(details) : null, this.deps.clock.now()],
-    );
+    await writeAudit(tx, { organizationId: null, actorId, action, target, details, at: this.deps.clock.now() });
   }
 
   /** The account `accountId` names (deleted ones are gone for support too): NOT_FOUND otherwise. */
