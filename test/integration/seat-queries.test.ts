@@ -75,6 +75,7 @@ describe('constant statements per page', () => {
   });
 
   it('R3.4 a page of 100 members with every contract field passes the cost limit and costs as many statements as a page of 10', async () => {
+    await t.gql('{ me { id } }', {}, { token: large.owner.token }); // the token's touch, uncounted (see below)
     const ten = await counted(() => t.gql(membersPage(10), { id: large.organizationId }, { token: large.owner.token }));
     const hundred = await counted(() => t.gql(membersPage(100), { id: large.organizationId }, { token: large.owner.token }));
     expect(hundred.result.errors).toBeUndefined();
@@ -89,6 +90,10 @@ describe('constant statements per page', () => {
   });
 
   it('R7.1 100 live leases with their entitlements cost as many statements as 10', async () => {
+    // Each token once uncounted: a token unused for a minute is touched (`last_used_at`) by its next
+    // request, one statement that says nothing about the page (the setup can take longer than that).
+    await t.gql('{ me { id } }', {}, { token: small.owner.token });
+    await t.gql('{ me { id } }', {}, { token: large.owner.token });
     const ten = await counted(() => t.gql(LEASES, { id: small.organizationId }, { token: small.owner.token }));
     const hundred = await counted(() => t.gql(LEASES, { id: large.organizationId }, { token: large.owner.token }));
     expect(hundred.result.errors).toBeUndefined();
