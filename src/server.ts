@@ -491,6 +491,13 @@ async function assemble(
         // is refused: two operations under one ID could not both be ended or counted.
         if (ops.has(id)) return [coded(new GraphQLError(`The operation ID ${id} is still in use.`), 'BAD_REQUEST')];
         const req = ctx.extra.request;
+        // The limits first, before any database work: a flood of subscriptions on one connection is
+        // refused at no cost (and the operation counts from here, so concurrent ones count each other).
+        if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
+          const refused = subscriptionLimits.admit(wsAccounts.get(ctx.extra), ops);
+          if (refused) return [refused];
+        }
+        ops.set(id, { started: process.hrtime.bigint(), op: rootFields(operation), type: operation.operation });
         let contextValue: Context;
         try {
           // Here rather than in graphql-ws's `context`: a failure (the database away) is an error
@@ -502,13 +509,10 @@ async function assemble(
             wsLogger(ctx.extra, req),
           );
         } catch (err) {
-          return [err instanceof GraphQLError ? err : internalError(err, wsLogger(ctx.extra, req), 'EN')];
+          const errors = [err instanceof GraphQLError ? err : internalError(err, wsLogger(ctx.extra, req), 'EN')];
+          endWsOperation(ctx.extra, req, id, errors);
+          return errors;
         }
-        if (operation.operation === OperationTypeNode.SUBSCRIPTION) {
-          const refused = subscriptionLimits.admit(wsAccounts.get(ctx.extra), ops);
-          if (refused) return [refused];
-        }
-        ops.set(id, { started: process.hrtime.bigint(), op: rootFields(operation), type: operation.operation });
         return { schema, document, operationName: payload.operationName, variableValues: payload.variables, contextValue };
       },
       onNext: (ctx, id, _payload, _args, result) => {
