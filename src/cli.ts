@@ -11,6 +11,7 @@ import { Events, LocalEventBus } from './platform/events';
 import { createLogger, type Logger } from './platform/logger';
 import { Mailer } from './platform/mail/mailer';
 import { resolveAppSecret } from './platform/app-secret';
+import { NO_WEBHOOKS } from './platform/webhooks/events';
 import { mailOutboxFor, openDatabase, startServer } from './server';
 
 const USAGE = `Usage: npm run tessera -- <command>
@@ -81,6 +82,7 @@ async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { acc
         appSecret,
         rateLimits: new RateLimits(poolOf(ds), config.rateLimitFactor),
         events,
+        webhooks: NO_WEBHOOKS,
         ledger: new SeatLedger({ ds, clock, logger, events }),
       }),
     });

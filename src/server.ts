@@ -56,6 +56,7 @@ import { JOB_LOCKS, Jobs } from './platform/jobs';
 import { createLogger, type Logger } from './platform/logger';
 import { Mailer, MailTransport } from './platform/mail/mailer';
 import { MailOutbox } from './platform/mail/outbox';
+import { NO_WEBHOOKS } from './platform/webhooks/events';
 import { RATE_LIMIT_TABLE, RateLimits } from './platform/rate-limit';
 import { Events, LocalEventBus, RedisEventBus, type EventBus } from './platform/events';
 import { addressKey } from './platform/net';
@@ -283,7 +284,7 @@ async function assemble(
   } else bus = new LocalEventBus();
   const events = new Events(bus);
   undo.push(() => events.close());
-  const services = createServices({ config, ds, clock, mailer, logger, rateLimits, appSecret, events });
+  const services = createServices({ config, ds, clock, mailer, logger, rateLimits, appSecret, events, webhooks: NO_WEBHOOKS });
   const metrics = new Metrics({
     pool: () => poolOf(ds),
     licensesOverCapacity: () => services.seats.licensesOverCapacity(),

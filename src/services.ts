@@ -19,6 +19,7 @@ import type { Logger } from './platform/logger';
 import type { Mailer } from './platform/mail/mailer';
 import type { RateLimits } from './platform/rate-limit';
 import type { Events } from './platform/events';
+import type { Webhooks } from './platform/webhooks/events';
 
 /** The services of every module, built once per server instance. */
 export interface Services {
@@ -43,6 +44,7 @@ export interface ServiceDeps {
   rateLimits: RateLimits;
   appSecret: string;
   events: Events;
+  webhooks: Webhooks;
 }
 
 export function createServices(deps: ServiceDeps): Services {
@@ -54,6 +56,7 @@ export function createServices(deps: ServiceDeps): Services {
     publicUrl: deps.config.publicUrl,
     rateLimits: deps.rateLimits,
     events: deps.events,
+    webhooks: deps.webhooks,
   };
   // The seat ledger first: every module that ends seats does it through it.
   const ledger = new SeatLedger({ ds: deps.ds, clock: deps.clock, logger: deps.logger, events: deps.events });

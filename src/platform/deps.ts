@@ -4,6 +4,7 @@ import type { Events } from './events';
 import type { Logger } from './logger';
 import type { Mailer } from './mail/mailer';
 import type { RateLimits } from './rate-limit';
+import type { Webhooks } from './webhooks/events';
 
 /** What the domain services are built from (one set per server instance). */
 export interface ServiceDeps {
@@ -14,4 +15,6 @@ export interface ServiceDeps {
   publicUrl: string;
   rateLimits: RateLimits;
   events: Events;
+  /** Webhook events (R7.4), queued in the caller's transaction. */
+  webhooks: Webhooks;
 }

@@ -15,6 +15,7 @@ import { normalizeEmail } from '../accounts/service';
 import { summaryOf, type AccountSummaryModel } from '../accounts/summary';
 import type { Loaders } from '../../platform/context';
 import { generateLicenseKey, parseCode } from './codes';
+import { licenseEvent } from './webhook-events';
 import { LicenseEntity, type LicenseStatusName, type LicenseTypeName, type PlatformName } from './entities';
 import {
   dueReminder,
@@ -165,6 +166,8 @@ export class LicenseService {
         portalUrl: this.deps.publicUrl,
       });
       await this.deps.mailer.send(tx, { to: license.purchaserEmail!, ...mail, kind: 'license-issued' });
+      await this.deps.webhooks.emit(tx, licenseEvent('license.issued', license, owner?.userId ?? null, now));
+      if (owner) await this.deps.webhooks.emit(tx, licenseEvent('license.redeemed', license, owner.userId, now));
       return license;
     });
   }
@@ -278,6 +281,7 @@ export class LicenseService {
       if (license.ownerAccountId) throw new DomainError('LICENSE_ALREADY_REDEEMED', { field });
       if (license.revokedAt) throw new DomainError('INVALID_LICENSE_KEY', { reason: 'REVOKED', field });
       await this.bind(tx, license, account, field);
+      await this.deps.webhooks.emit(tx, licenseEvent('license.redeemed', license, account.userId, this.now));
       afterCommit(() => this.deps.events.poolChanged(account.id));
       return { license, alreadyRedeemedByYou: false };
     });

@@ -187,6 +187,12 @@ export class OrganizationService {
       });
       await tx.insert(OrganizationEntity, org);
       await this.audit(tx, org, callerId, 'ORGANIZATION_CREATED', undefined, { name });
+      const owner = await tx.findOneByOrFail(AccountEntity, { id: callerId });
+      await this.deps.webhooks.emit(tx, {
+        type: 'organization.created',
+        key: `organization:${org.id}`,
+        data: { id: org.id, name: org.name, ownerUserId: owner.userId, createdAt: now.toISOString() },
+      });
       return org;
     });
   }
