@@ -9,6 +9,7 @@ import { Waitlist1764900000000 } from './1764900000000-waitlist';
 import { SeatLedger1765000000000 } from './1765000000000-seat-ledger';
 import { MailOutbox1765100000000 } from './1765100000000-mail-outbox';
 import { KnownDevices1765200000000 } from './1765200000000-known-devices';
+import { LicenseLifecycle1765300000000 } from './1765300000000-license-lifecycle';
 
 /** Every migration, oldest first. A new migration is added here as well as in its own file. */
 export const migrations = [
@@ -23,4 +24,5 @@ export const migrations = [
   SeatLedger1765000000000,
   MailOutbox1765100000000,
   KnownDevices1765200000000,
+  LicenseLifecycle1765300000000,
 ];

@@ -60,7 +60,7 @@ export function createServices(deps: ServiceDeps): Services {
   };
   // The seat ledger first: every module that ends seats does it through it.
   const ledger = new SeatLedger({ ds: deps.ds, clock: deps.clock, logger: deps.logger, events: deps.events });
-  const licenses = new LicenseService(common);
+  const licenses = new LicenseService({ ...common, ledger });
   const organizations = new OrganizationService({ ...common, ledger });
   licenses.acceptInvitesWith((session, code) => organizations.join(session, code));
   const trials = new TrialService({ ds: deps.ds, clock: deps.clock, logger: deps.logger, licenses });
@@ -90,7 +90,17 @@ export function createServices(deps: ServiceDeps): Services {
     live: new LiveService({ bus: deps.events.bus, accounts, organizations, seats, waitlist, logger: deps.logger }),
     waitlist,
     system: new SystemService(deps.clock),
-    support: new SupportService({ ds: deps.ds, clock: deps.clock, logger: deps.logger, ledger, accounts }),
+    support: new SupportService({
+      ds: deps.ds,
+      clock: deps.clock,
+      logger: deps.logger,
+      ledger,
+      accounts,
+      mailer: deps.mailer,
+      publicUrl: deps.config.publicUrl,
+      events: deps.events,
+      webhooks: deps.webhooks,
+    }),
   };
 }
 

@@ -16,6 +16,7 @@ export const LIMITS = {
   // Guessing a 60-bit key at 60 tries an hour is hopeless; real users redeem a handful.
   'redeem:account': { points: 30, seconds: 3600 },
   'redeem:ip': { points: 60, seconds: 3600 },
+  'handoff:account': { points: 30, seconds: 3600 },
 } as const;
 
 export type LimitName = keyof typeof LIMITS;

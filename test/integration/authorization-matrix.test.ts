@@ -12,7 +12,7 @@ import {
   type GraphQLOutputType,
   type GraphQLSchema,
 } from 'graphql';
-import { acquire, join, login, newAccount, newOrganization, PASSWORD, uniqueEmail, type NewAccount } from '../helpers/factories';
+import { acquire, issueLicense, join, login, newAccount, newOrganization, PASSWORD, uniqueEmail, type NewAccount } from '../helpers/factories';
 import { SHOP_TOKEN, startTestServer, type GqlResult, type TestServer } from '../helpers/server';
 import { subscribe, wsClient } from '../helpers/ws';
 
@@ -272,6 +272,17 @@ const PROBES: Record<string, Probe> = {
     }),
     expect: expectRoles({ anonymous: 'UNAUTHENTICATED', shop: 'ok' }, 'FORBIDDEN'),
   },
+  'Mutation.renewLicense': {
+    args: { defs: '($i: RenewLicenseInput!)', call: '(input: $i)' },
+    vars: async () => ({ i: { orderReference: (await issueLicense(t)).orderReference, seats: 2 } }),
+    expect: expectRoles({ anonymous: 'UNAUTHENTICATED', shop: 'ok' }, 'FORBIDDEN'),
+  },
+  'Mutation.revokeLicense': {
+    args: { defs: '($i: RevokeLicenseInput!)', call: '(input: $i)' },
+    vars: async () => ({ i: { orderReference: (await issueLicense(t)).orderReference, reason: 'REFUND' } }),
+    expect: expectRoles({ anonymous: 'UNAUTHENTICATED', shop: 'ok' }, 'FORBIDDEN'),
+  },
+  'Mutation.createShopHandoff': { expect: verifiedOnly({}, 'ok') },
   'Mutation.redeemCode': {
     args: { defs: '($c: String!)', call: '(code: $c)' },
     vars: () => ({ c: UNKNOWN_KEY }),
@@ -390,6 +401,22 @@ const PROBES: Record<string, Probe> = {
     vars: () => ({ a: w.user.account.id }),
     expect: verifiedOnly({ support: 'ok' }, 'FORBIDDEN'),
   },
+  'Mutation.supportTransferLicense': {
+    args: { defs: '($i: SupportTransferLicenseInput!)', call: '(input: $i)' },
+    // A license of nobody's, moved into a fresh account: only support's call moves it.
+    vars: async () => ({ i: { licenseId: (await issueLicense(t)).id, toAccountId: (await newAccount(t)).account.id } }),
+    expect: verifiedOnly({ support: 'ok' }, 'FORBIDDEN'),
+  },
+  'Mutation.supportResendLicenseKey': {
+    args: { defs: '($l: ID!)', call: '(licenseId: $l)' },
+    vars: () => ({ l: w.license.id }),
+    expect: verifiedOnly({ support: 'ok' }, 'FORBIDDEN'),
+  },
+  'Mutation.supportDeleteAccount': {
+    args: { defs: '($a: ID!)', call: '(accountId: $a)' },
+    vars: async () => ({ a: (await newAccount(t)).account.id }),
+    expect: verifiedOnly({ support: 'ok' }, 'FORBIDDEN'),
+  },
 
   // Subscriptions (over the WebSocket: `ok` is a first event)
   'Subscription.seatUsageChanged': {
@@ -480,6 +507,8 @@ SeatPoolPeriod: from until seats
 SeatPool: total schedule
 Entitlement: canUse canSave license owner expiresAt expiresSoon trialDaysRemaining
 IssueLicensePayload: license errors
+LicensePayload: license errors
+CreateShopHandoffPayload: token expiresAt errors
 RedeemCodePayload: license alreadyRedeemedByYou errors membership
 ValidateOfflineRequestPayload: responseFile lease errors
 Organization: id name inviteCode inviteUrl owner admins allowedEmailDomains maxOfflineDays licenses members auditLog createdAt seatUsage activeLeases

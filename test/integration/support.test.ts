@@ -1,4 +1,4 @@
-import { acquire, issueLicense, join, login, newAccount, newOrganization, redeem, type NewAccount } from '../helpers/factories';
+import { acquire, issueLicense, join, login, me, newAccount, newOrganization, redeem, type NewAccount } from '../helpers/factories';
 import { startTestServer, type TestServer } from '../helpers/server';
 
 /**
@@ -116,4 +116,111 @@ test('R8 not support: FORBIDDEN, and nothing changes; an unknown account is NOT_
   expect(row.email_verified_at).toBeNull();
   const unknown = await t.gql(CLEAR, { a: '00000000-0000-4000-8000-000000000000' }, { token: support.token });
   expect(unknown.errors?.[0].extensions?.code).toBe('NOT_FOUND');
+});
+
+const TRANSFER = `mutation($i: SupportTransferLicenseInput!) { supportTransferLicense(input: $i) {
+  license { licenseId owner { userId } } errors { code reason field message } } }`;
+const RESEND = 'mutation($l: ID!) { supportResendLicenseKey(licenseId: $l) { ok errors { code reason } } }';
+const DELETE = 'mutation($a: ID!) { supportDeleteAccount(accountId: $a) { ok errors { code reason field message } } }';
+
+test('R8.1 support moves a license activated under the wrong account; its seats in the old pool end; audited', async () => {
+  const wrong = await newAccount(t, { name: 'Personal Account' });
+  const right = await newAccount(t, { name: 'Institute Account' });
+  const license = await issueLicense(t, { type: 'EDUCATIONAL', seats: 2, redeemForUserId: wrong.account.userId });
+  const seat = await acquire(t, wrong.token, 'office-pc');
+  expect(seat.errors).toEqual([]);
+
+  // By the IDs a customer tells support: the license ID and the user ID.
+  const r = await t.gql(TRANSFER, { i: { licenseId: license.licenseId, toAccountId: right.account.userId } }, { token: support.token });
+  expect(r.data!.supportTransferLicense).toEqual({ license: { licenseId: license.licenseId, owner: { userId: right.account.userId } }, errors: [] });
+  const [lease] = await t.server.ds.query('SELECT end_reason FROM seat_leases WHERE id = $1', [seat.lease!.id]);
+  expect(lease.end_reason).toBe('LICENSE_ENDED');
+  expect((await acquire(t, right.token, 'institute-pc')).errors).toEqual([]);
+  expect((await acquire(t, wrong.token, 'office-pc')).errors[0].code).toBe('NO_LICENSE');
+  const [entry] = await auditOf('SUPPORT_LICENSE_TRANSFERRED', right.account.id);
+  expect(entry).toMatchObject({ actor_account_id: support.account.id, details: { fromUserId: wrong.account.userId, toUserId: right.account.userId } });
+
+  // Pool rules apply: a government license cannot join a pool of educational ones (R2.8); nothing moves.
+  const student = await issueLicense(t, { type: 'GOVERNMENT', redeemForUserId: wrong.account.userId });
+  const mismatch = await t.gql(TRANSFER, { i: { licenseId: student.id, toAccountId: right.account.id } }, { token: support.token });
+  expect(mismatch.data!.supportTransferLicense).toMatchObject({ license: null, errors: [{ code: 'LICENSE_TYPE_MISMATCH', field: ['input', 'toAccountId'] }] });
+  const [still] = await t.server.ds.query('SELECT owner_account_id FROM licenses WHERE id = $1', [student.id]);
+  expect(still.owner_account_id).toBe(wrong.account.id);
+  // Unknown license or account: said so, by field.
+  const unknown = await t.gql(TRANSFER, { i: { licenseId: 'L-000-000', toAccountId: right.account.id } }, { token: support.token });
+  expect(unknown.data!.supportTransferLicense.errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'UNKNOWN_LICENSE' });
+  const nobody = await t.gql(TRANSFER, { i: { licenseId: student.id, toAccountId: 'A-000-000' } }, { token: support.token });
+  expect(nobody.data!.supportTransferLicense.errors[0]).toMatchObject({ code: 'BAD_USER_INPUT', reason: 'UNKNOWN_ACCOUNT', field: ['input', 'toAccountId'] });
+  // Not support: FORBIDDEN, nothing moves.
+  const asOwner = await t.gql(TRANSFER, { i: { licenseId: student.id, toAccountId: wrong.account.id } }, { token: right.token });
+  expect(asOwner.errors?.[0].extensions?.code).toBe('FORBIDDEN');
+});
+
+test('R8.4 support resends a license key: to the owner, in the owner’s language; audited', async () => {
+  const owner = await newAccount(t, { language: 'DE' });
+  const license = await issueLicense(t, { redeemForUserId: owner.account.userId, language: 'EN' });
+  await t.server.mailer.drain();
+  const before = t.mail.messages.filter((m) => m.to === owner.email).length;
+  expect((await t.gql(RESEND, { l: license.licenseId }, { token: support.token })).data!.supportResendLicenseKey).toEqual({ ok: true, errors: [] });
+  const mail = await t.mail.waitFor(owner.email, (m) => m.subject.startsWith('Ihr Lizenzschlüssel') && t.mail.messages.indexOf(m) >= before);
+  expect(mail.text).toContain(license.key);
+  expect(await auditOf('SUPPORT_LICENSE_KEY_RESENT', owner.account.id)).toHaveLength(1);
+});
+
+test('R8.5 support deletes an account: refused while it owns licenses (named); then seats, memberships and tokens end and personal data is erased', async () => {
+  const { owner, organization, license } = await newOrganization(t, { name: 'Leaving Institute', seats: 3 });
+  const member = await newAccount(t, { name: 'Member To Delete' });
+  await join(t, member.token, organization.inviteCode);
+  const memberSeat = await acquire(t, member.token, 'member-pc', { organizationId: organization.id });
+  expect(memberSeat.errors).toEqual([]);
+
+  // The owner: refused, with the licenses and the organization named; nothing changes.
+  const refused = await t.gql(DELETE, { a: owner.account.userId }, { token: support.token });
+  const [error] = refused.data!.supportDeleteAccount.errors;
+  expect(refused.data!.supportDeleteAccount.ok).toBe(false);
+  expect(error).toMatchObject({ code: 'ACCOUNT_OWNS_LICENSES', reason: 'ORGANIZATION', field: ['accountId'] });
+  const { licenseId } = (await t.server.ds.query('SELECT license_id AS "licenseId" FROM licenses WHERE id = $1', [license.id]))[0];
+  expect(error.message).toContain(licenseId);
+  expect(error.message).toContain('Leaving Institute');
+  expect((await login(t, owner.email, owner.password)).errors).toEqual([]);
+
+  // The member: deleted.
+  const ok = await t.gql(DELETE, { a: member.account.id }, { token: support.token });
+  expect(ok.data!.supportDeleteAccount).toEqual({ ok: true, errors: [] });
+  const [row] = await t.server.ds.query('SELECT user_id, email, email_normalized, name, password_hash, deleted_at FROM accounts WHERE id = $1', [
+    member.account.id,
+  ]);
+  expect(row).toMatchObject({
+    user_id: member.account.userId,
+    email: null,
+    email_normalized: null,
+    name: null,
+    password_hash: null,
+    deleted_at: expect.any(Date),
+  });
+  const live = await t.server.ds.query('SELECT count(*)::int AS n FROM seat_leases WHERE account_id = $1 AND ended_at IS NULL', [member.account.id]);
+  expect(live[0].n).toBe(0);
+  const [seat] = await t.server.ds.query('SELECT end_reason FROM seat_leases WHERE id = $1', [memberSeat.lease!.id]);
+  expect(seat.end_reason).toBe('SUPPORT'); // seat history kept, by account ID only
+  expect(await t.server.ds.query('SELECT 1 FROM memberships WHERE account_id = $1', [member.account.id])).toEqual([]);
+  // Its token no longer works; it cannot log in; its address may register anew.
+  expect(await me(t, member.token)).toBeNull();
+  expect((await login(t, member.email, member.password)).errors[0].code).toBe('INVALID_CREDENTIALS');
+  const again = await t.gql('mutation($i: RegisterInput!) { register(input: $i) { account { userId } errors { code } } }', {
+    i: { email: member.email, password: member.password, name: 'Returning Member', language: 'EN' },
+  });
+  expect(again.data!.register.errors).toEqual([]);
+  expect(again.data!.register.account.userId).not.toBe(member.account.userId);
+  // Support cannot find it any more; the audit keeps the user ID and no personal data.
+  expect((await t.gql(FIND, { q: member.account.userId }, { token: support.token })).data!.supportAccount).toBeNull();
+  const entries = await t.server.ds.query(`SELECT target_user_id, details FROM audit_log WHERE action = 'SUPPORT_ACCOUNT_DELETED' AND target_account_id = $1`, [
+    member.account.id,
+  ]);
+  expect(entries).toEqual([expect.objectContaining({ target_user_id: member.account.userId })]);
+  expect(JSON.stringify(entries)).not.toContain(member.email);
+  // Deleting again: NOT_FOUND; deleting oneself as support: refused.
+  expect((await t.gql(DELETE, { a: member.account.id }, { token: support.token })).errors?.[0].extensions?.code).toBe('NOT_FOUND');
+  expect((await t.gql(DELETE, { a: support.account.id }, { token: support.token })).data!.supportDeleteAccount.errors[0].reason).toBe('DELETE_SELF');
+  // Not support: FORBIDDEN.
+  expect((await t.gql(DELETE, { a: owner.account.id }, { token: owner.token })).errors?.[0].extensions?.code).toBe('FORBIDDEN');
 });

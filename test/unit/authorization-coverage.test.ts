@@ -21,6 +21,7 @@ const INTERNAL: Record<string, string> = {
   'AccountService.pruneLoginThrottle': 'periodic job',
   'AccountService.byIds': 'DataLoader batch; resolvers reach it only through authorized parents',
   'AccountService.grantSupport': 'command line (operator)',
+  'AccountService.erase': 'SupportService.deleteAccount calls it inside its transaction after support',
   'LicenseService.acceptInvitesWith': 'wiring at start',
   'LicenseService.status': 'derived field of a license the caller was handed',
   'LicenseService.sharable': 'derived field of a license the caller was handed',

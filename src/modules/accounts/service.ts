@@ -533,6 +533,27 @@ export class AccountService {
     });
   }
 
+  /**
+   * R1.9, R8.5: erases the account's personal data inside the caller's transaction (support's
+   * deletion, after its own checks): email, name and password hash go, every token is revoked and
+   * every pending email link voided, login throttles and known devices are forgotten. The row stays,
+   * with its user ID, so that seat history and audit entries still say which account they concern.
+   */
+  async erase(tx: EntityManager, accountId: string): Promise<void> {
+    const now = this.now;
+    await tx.query(
+      `UPDATE accounts SET email = NULL, email_normalized = NULL, name = NULL, password_hash = NULL, roles = '{USER}', updated_at = $2, deleted_at = $2
+        WHERE id = $1`,
+      [accountId, now],
+    );
+    await tx.query('UPDATE auth_tokens SET revoked_at = $2 WHERE account_id = $1 AND revoked_at IS NULL', [accountId, now]);
+    await tx.query('DELETE FROM email_tokens WHERE account_id = $1', [accountId]);
+    await tx.query('DELETE FROM login_known_devices WHERE account_id = $1', [accountId]);
+    await this.clearLoginBlocks(tx, accountId);
+    // What licenses kept of the person: the purchaser address of the trials and revoked licenses the account still holds.
+    await tx.query('UPDATE licenses SET purchaser_email = NULL WHERE owner_account_id = $1', [accountId]);
+  }
+
   /** The language of emails and messages for an account. */
   static languageOf(account: AccountEntity | undefined): Lang | undefined {
     return account?.language;

@@ -5,6 +5,8 @@ export type LicenseTypeName = 'COMMERCIAL' | 'EDUCATIONAL' | 'GOVERNMENT' | 'STU
 export type PlatformName = 'WINDOWS' | 'MAC' | 'CLOUD';
 export type LicenseStatusName = 'ACTIVE' | 'EXPIRED' | 'REVOKED';
 
+export type RevocationReasonName = 'REFUND' | 'CHARGEBACK' | 'CANCELLATION' | 'OTHER';
+
 export const SHARABLE_TYPES: readonly LicenseTypeName[] = ['COMMERCIAL', 'EDUCATIONAL', 'GOVERNMENT'];
 export const PERSONAL_TYPES: readonly LicenseTypeName[] = ['STUDENT', 'SEMESTER', 'TRIAL'];
 
@@ -49,6 +51,10 @@ export class LicenseEntity {
 
   @Column({ name: 'revoked_at', type: 'timestamptz', nullable: true })
   revokedAt!: Date | null;
+
+  /** Why the shop revoked it (R2.11). */
+  @Column({ name: 'revocation_reason', type: 'text', nullable: true })
+  revocationReason!: RevocationReasonName | null;
 
   @Column({ name: 'created_at', type: 'timestamptz' })
   createdAt!: Date;

@@ -10,6 +10,9 @@ export const licenseResolvers: Resolvers = {
     redeemCode: (_p, { code }, ctx) =>
       // One box for license keys and invite codes (R2.3, R3.3).
       payload(ctx, () => ctx.services.licenses.redeemCode(ctx.session, code, ctx.ipHash), { alreadyRedeemedByYou: false }),
+    renewLicense: (_p, { input }, ctx) => payload(ctx, async () => ({ license: await ctx.services.licenses.renewLicense(ctx.session, input) })),
+    revokeLicense: (_p, { input }, ctx) => payload(ctx, async () => ({ license: await ctx.services.licenses.revokeLicense(ctx.session, input) })),
+    createShopHandoff: (_p, _a, ctx) => payload(ctx, () => ctx.services.licenses.createShopHandoff(ctx.session)),
   },
   Account: {
     licenses: (account, _a, ctx) => ctx.services.licenses.licensesOf(ctx.session, account.id),

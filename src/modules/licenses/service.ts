@@ -8,7 +8,7 @@ import { newPublicId } from '../../platform/crypto';
 import { inTransaction, isUniqueViolation, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { AccessError, DomainError } from '../../platform/errors';
 import { checkEmail, checkText } from '../../platform/validation';
-import { licenseExpiryMail, licenseIssuedMail } from '../../platform/mail/templates';
+import { licenseExpiryMail, licenseIssuedMail, licenseRenewedMail, licenseRevokedMail } from '../../platform/mail/templates';
 import { AccountEntity, type LanguageCode } from '../accounts/entities';
 import type { MembershipModel } from '../organizations/service';
 import { normalizeEmail } from '../accounts/service';
@@ -16,7 +16,10 @@ import { summaryOf, type AccountSummaryModel } from '../accounts/summary';
 import type { Loaders } from '../../platform/context';
 import { generateLicenseKey, parseCode } from './codes';
 import { licenseEvent } from './webhook-events';
-import { LicenseEntity, type LicenseStatusName, type LicenseTypeName, type PlatformName } from './entities';
+import type { SeatLedger } from '../seats/ledger';
+import { writeAudit } from '../organizations/audit';
+import { newSecretToken, sha256 } from '../../platform/crypto';
+import { LicenseEntity, type LicenseStatusName, type LicenseTypeName, type PlatformName, type RevocationReasonName } from './entities';
 import {
   dueReminder,
   expiresSoon,
@@ -30,7 +33,7 @@ import {
   type PoolPeriod,
 } from './rules';
 
-export type LicenseServiceDeps = ServiceDeps;
+export type LicenseServiceDeps = ServiceDeps & { ledger: SeatLedger };
 
 export interface IssueLicenseInput {
   type: LicenseTypeName;
@@ -41,7 +44,20 @@ export interface IssueLicenseInput {
   orderReference: string;
   language?: LanguageCode | null;
   redeemForUserId?: string | null;
+  /** R2.12: a `createShopHandoff` token. */
+  redeemForHandoff?: string | null;
 }
+
+export interface RenewLicenseInput {
+  orderReference: string;
+  /** Absent: unchanged; null: no longer expires. */
+  expiresAt?: Date | null;
+  seats?: number | null;
+  renewalReference?: string | null;
+}
+
+/** R2.12: how long a hand-off token works. */
+export const HANDOFF_MS = 30 * 60_000;
 
 export interface EntitlementView {
   canUse: boolean;
@@ -135,6 +151,8 @@ export class LicenseService {
         owner = await this.lockAccount(tx, { userId: clean.redeemForUserId });
         if (!owner) throw new DomainError('BAD_USER_INPUT', { reason: 'UNKNOWN_ACCOUNT', field: ['input', 'redeemForUserId'] });
       }
+      const handoff = clean.redeemForHandoff ? await this.takeHandoff(tx, clean.redeemForHandoff, now) : null;
+      if (handoff) owner = handoff;
       const license = tx.create(LicenseEntity, {
         id: randomUUID(),
         licenseId: await this.freeLicenseId(tx),
@@ -149,10 +167,14 @@ export class LicenseService {
         ownerAccountId: null,
         redeemedAt: null,
         revokedAt: null,
+        revocationReason: null,
         createdAt: now,
       });
       await tx.insert(LicenseEntity, license);
-      if (owner) await this.bind(tx, license, owner, ['input', 'redeemForUserId']);
+      if (owner) await this.bind(tx, license, owner, ['input', handoff ? 'redeemForHandoff' : 'redeemForUserId']);
+      if (handoff) {
+        await tx.query('UPDATE shop_handoffs SET used_at = $2, license_id = $3 WHERE token_hash = $1', [sha256(clean.redeemForHandoff!), now, license.id]);
+      }
       if (owner) afterCommit(() => this.deps.events.poolChanged(owner.id));
       // In the same transaction: the license email (the key's only carrier for a buyer without
       // an account) exists exactly when the license does.
@@ -190,7 +212,207 @@ export class LicenseService {
     if (redeemForUserId && !/^A-[0-9A-F]{3}-[0-9A-F]{3}$/.test(redeemForUserId)) {
       throw new DomainError('BAD_USER_INPUT', { reason: 'UNKNOWN_ACCOUNT', field: field('redeemForUserId') });
     }
-    return { type: input.type, seats: input.seats, platforms, expiresAt, purchaserEmail, orderReference, language: input.language ?? null, redeemForUserId };
+    const redeemForHandoff = input.redeemForHandoff ? input.redeemForHandoff.trim() : null;
+    if (redeemForHandoff && redeemForUserId) throw new DomainError('BAD_USER_INPUT', { reason: 'REDEEM_TARGETS', field: field('redeemForHandoff') });
+    if (redeemForHandoff !== null && (redeemForHandoff.length < 16 || redeemForHandoff.length > 200)) {
+      throw new DomainError('BAD_USER_INPUT', { reason: 'HANDOFF_UNKNOWN', field: field('redeemForHandoff') });
+    }
+    return {
+      type: input.type,
+      seats: input.seats,
+      platforms,
+      expiresAt,
+      purchaserEmail,
+      orderReference,
+      language: input.language ?? null,
+      redeemForUserId,
+      redeemForHandoff,
+    };
+  }
+
+  /**
+   * R2.12: the account a hand-off token names, locked for the redemption; the token is refused
+   * clearly when unknown, used or expired. Marked used by the caller in the same transaction.
+   */
+  private async takeHandoff(tx: EntityManager, token: string, now: Date): Promise<AccountEntity> {
+    const field = ['input', 'redeemForHandoff'];
+    const [row] = await tx.query<Array<{ account_id: string; expires_at: Date; used_at: Date | null }>>(
+      'SELECT account_id, expires_at, used_at FROM shop_handoffs WHERE token_hash = $1 FOR UPDATE',
+      [sha256(token)],
+    );
+    if (!row) throw new DomainError('BAD_USER_INPUT', { reason: 'HANDOFF_UNKNOWN', field });
+    if (row.used_at) throw new DomainError('BAD_USER_INPUT', { reason: 'HANDOFF_USED', field });
+    if (row.expires_at.getTime() <= now.getTime()) throw new DomainError('BAD_USER_INPUT', { reason: 'HANDOFF_EXPIRED', field });
+    const owner = await this.lockAccount(tx, { id: row.account_id });
+    if (!owner) throw new DomainError('BAD_USER_INPUT', { reason: 'HANDOFF_UNKNOWN', field });
+    return owner;
+  }
+
+  /** R2.12: a single-use token for the logged-in caller to take to the shop, valid 30 minutes; only its hash is kept. */
+  async createShopHandoff(session: Session): Promise<{ token: string; expiresAt: Date }> {
+    const caller = await session.assert('account:use');
+    await this.deps.rateLimits.consume('handoff:account', caller.id);
+    const token = `hnd_${newSecretToken()}`;
+    const now = this.now;
+    const expiresAt = new Date(now.getTime() + HANDOFF_MS);
+    await inTransaction(this.deps.ds, this.deps.logger, async (tx) => {
+      // Tokens of the account that can no longer be used are tidied up here: nothing else needs them.
+      await tx.query('DELETE FROM shop_handoffs WHERE account_id = $1 AND (expires_at <= $2 OR used_at IS NOT NULL)', [caller.id, now]);
+      await tx.query('INSERT INTO shop_handoffs (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)', [
+        sha256(token),
+        caller.id,
+        now,
+        expiresAt,
+      ]);
+    });
+    return { token, expiresAt };
+  }
+
+  // ---------------------------------------------------------------- the lifecycle (R2.11)
+
+  /**
+   * A license of the shop's, by its order reference, locked for a change (FOR NO KEY UPDATE: seat
+   * inserts hold key-share locks on it). Trials are the server's own, not the shop's orders.
+   */
+  private async lockOrder(tx: EntityManager, orderReference: string): Promise<LicenseEntity> {
+    const reference = checkText(orderReference, ['input', 'orderReference'], 'ORDER_REFERENCE', 1, 200);
+    const license = await tx
+      .getRepository(LicenseEntity)
+      .createQueryBuilder('l')
+      .setLock('for_no_key_update')
+      .where('l.order_reference = :reference', { reference })
+      .getOne();
+    if (!license || license.type === 'TRIAL') throw new DomainError('BAD_USER_INPUT', { reason: 'UNKNOWN_ORDER', field: ['input', 'orderReference'] });
+    return license;
+  }
+
+  /**
+   * R2.11: a subscription renewed: a new end and perhaps a new seat count. Idempotent: a repeated
+   * renewal reference, or (without one) terms the license already has, change nothing and send
+   * nothing. Seats beyond a smaller count end at once (R4.10, `LICENSE_ENDED`). The expiry reminders
+   * start afresh for the new end. Audited; the owner (or, before redemption, the purchaser) is emailed
+   * in their language; `license.renewed` goes to the webhook.
+   */
+  async renewLicense(session: Session, input: RenewLicenseInput): Promise<LicenseEntity> {
+    await session.assert('license:issue');
+    const field = (name: string) => ['input', name];
+    if (input.seats !== undefined && input.seats !== null && (!Number.isInteger(input.seats) || input.seats < 1 || input.seats > MAX_SEATS)) {
+      throw new DomainError('BAD_USER_INPUT', { reason: 'SEATS', field: field('seats') });
+    }
+    if (input.expiresAt && input.expiresAt.getTime() <= this.now.getTime()) {
+      throw new DomainError('BAD_USER_INPUT', { reason: 'EXPIRY_IN_PAST', field: field('expiresAt') });
+    }
+    const renewalReference =
+      input.renewalReference === undefined || input.renewalReference === null
+        ? null
+        : checkText(input.renewalReference, field('renewalReference'), 'ORDER_REFERENCE', 1, 200);
+    return this.deps.ledger.transaction(async (work) => {
+      const { tx } = work;
+      const license = await this.lockOrder(tx, input.orderReference);
+      if (license.revokedAt) throw new DomainError('BAD_USER_INPUT', { reason: 'LICENSE_REVOKED', field: field('orderReference') });
+      const seats = input.seats ?? license.seats;
+      const expiresAt = input.expiresAt === undefined ? license.expiresAt : input.expiresAt;
+      const sameTerms = (s: number, e: Date | null) => s === seats && (e?.getTime() ?? null) === (expiresAt?.getTime() ?? null);
+      if (renewalReference) {
+        const [done] = await tx.query<Array<{ seats: number; expires_at: Date | null }>>(
+          'SELECT seats, expires_at FROM license_renewals WHERE license_id = $1 AND renewal_reference = $2',
+          [license.id, renewalReference],
+        );
+        if (done && sameTerms(done.seats, done.expires_at)) return license;
+        if (done) throw new DomainError('BAD_USER_INPUT', { reason: 'RENEWAL_REFERENCE_REUSED', field: field('renewalReference') });
+      } else if (sameTerms(license.seats, license.expiresAt)) return license;
+      const now = this.now;
+      const before = { seats: license.seats, expiresAt: license.expiresAt?.toISOString() ?? null };
+      const apply = async () => {
+        await tx.update(LicenseEntity, { id: license.id }, { seats, expiresAt });
+        Object.assign(license, { seats, expiresAt });
+      };
+      const ended = license.ownerAccountId ? (await this.deps.ledger.changeLicenses(work, [license.ownerAccountId], apply)).ended : (await apply(), []);
+      if (renewalReference) {
+        await tx.query('INSERT INTO license_renewals (license_id, renewal_reference, expires_at, seats, renewed_at) VALUES ($1, $2, $3, $4, $5)', [
+          license.id,
+          renewalReference,
+          expiresAt,
+          seats,
+          now,
+        ]);
+      }
+      // The 30-, 7- and 1-day reminders are owed again for the new end.
+      await tx.query('DELETE FROM license_reminders WHERE license_id = $1', [license.id]);
+      const owner = await this.lifecycleRecipient(tx, license);
+      await writeAudit(tx, {
+        organizationId: null,
+        actorId: null,
+        action: 'LICENSE_RENEWED',
+        target: owner.account,
+        details: {
+          by: 'SHOP',
+          licenseId: license.licenseId,
+          renewalReference,
+          before,
+          after: { seats, expiresAt: expiresAt?.toISOString() ?? null },
+          endedSeats: ended.length,
+        },
+        at: now,
+      });
+      if (owner.email) {
+        const mail = licenseRenewedMail(owner.language, owner.name, { licenseId: license.licenseId, expiresAt, seats, portalUrl: this.deps.publicUrl });
+        await this.deps.mailer.send(tx, { to: owner.email, ...mail, kind: 'license-renewed' });
+      }
+      await this.deps.webhooks.emit(
+        tx,
+        licenseEvent('license.renewed', license, owner.account?.userId ?? null, now, { renewalReference, endedSeats: ended.length }),
+      );
+      return license;
+    });
+  }
+
+  /**
+   * R2.11: a refund, chargeback or cancellation: `REVOKED` at once; its seats end now with
+   * `LICENSE_ENDED` unless the pool's other licenses carry them (R4.10). Idempotent: a revoked
+   * license stays as it is (its first reason kept). Audited, emailed, `license.revoked` sent.
+   */
+  async revokeLicense(session: Session, input: { orderReference: string; reason: RevocationReasonName }): Promise<LicenseEntity> {
+    await session.assert('license:issue');
+    return this.deps.ledger.transaction(async (work) => {
+      const { tx } = work;
+      const license = await this.lockOrder(tx, input.orderReference);
+      if (license.revokedAt) return license;
+      const now = this.now;
+      const apply = async () => {
+        await tx.update(LicenseEntity, { id: license.id }, { revokedAt: now, revocationReason: input.reason });
+        Object.assign(license, { revokedAt: now, revocationReason: input.reason });
+      };
+      const ended = license.ownerAccountId ? (await this.deps.ledger.changeLicenses(work, [license.ownerAccountId], apply)).ended : (await apply(), []);
+      const owner = await this.lifecycleRecipient(tx, license);
+      await writeAudit(tx, {
+        organizationId: null,
+        actorId: null,
+        action: 'LICENSE_REVOKED',
+        target: owner.account,
+        details: { by: 'SHOP', licenseId: license.licenseId, reason: input.reason, endedSeats: ended.length },
+        at: now,
+      });
+      if (owner.email) {
+        const mail = licenseRevokedMail(owner.language, owner.name, { licenseId: license.licenseId, portalUrl: this.deps.publicUrl });
+        await this.deps.mailer.send(tx, { to: owner.email, ...mail, kind: 'license-revoked' });
+      }
+      await this.deps.webhooks.emit(
+        tx,
+        licenseEvent('license.revoked', license, owner.account?.userId ?? null, now, { reason: input.reason, endedSeats: ended.length }),
+      );
+      return license;
+    });
+  }
+
+  /** Who hears of a license's renewal or revocation: its owner, in their language; before redemption, the purchaser. */
+  private async lifecycleRecipient(
+    tx: EntityManager,
+    license: LicenseEntity,
+  ): Promise<{ account: AccountEntity | null; email: string | null; name: string; language: LanguageCode }> {
+    const account = license.ownerAccountId ? await tx.findOneBy(AccountEntity, { id: license.ownerAccountId }) : null;
+    if (account) return { account, email: account.email, name: account.name ?? '', language: account.language };
+    return { account: null, email: license.purchaserEmail, name: '', language: license.language };
   }
 
   /** A repeated order must be the same order; a different one under a used reference is a shop bug. */
@@ -222,6 +444,7 @@ export class LicenseService {
       ownerAccountId: owner.id,
       redeemedAt: now,
       revokedAt: null,
+      revocationReason: null,
       createdAt: now,
     });
     await tx.insert(LicenseEntity, license);

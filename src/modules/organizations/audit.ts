@@ -10,7 +10,8 @@ export async function writeAudit(
   tx: EntityManager,
   entry: {
     organizationId: string | null;
-    actorId: string;
+    /** Null for the web shop (R2.11), which is no account. */
+    actorId: string | null;
     action: AuditActionName;
     target: { id: string; userId: string | null } | null;
     details?: Record<string, unknown>;

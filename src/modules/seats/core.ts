@@ -11,7 +11,7 @@ import type { LicenseService } from '../licenses/service';
 import type { TrialService } from '../trials/service';
 import { capacity, reconcile, seatsUsed, servingCandidates, type SeatKindName } from './allocation';
 import type { SeatLeaseEntity } from './entities';
-import type { SeatEffects, SeatLedger } from './ledger';
+import { reconcilePool, type SeatEffects, type SeatLedger } from './ledger';
 import { lockAccounts, lockPools, type PoolLocks } from './ledger/locks';
 import * as store from './ledger/store';
 
@@ -155,16 +155,8 @@ export class SeatCore {
   }
 
   /** R4.10 for a whole pool: leases its licenses no longer carry end, the rest pack anew. */
-  async reconcilePool(locks: PoolLocks, poolAccountId: string, effects: SeatEffects): Promise<string[]> {
-    const licenses = await store.licensesOfPool(locks.tx, poolAccountId);
-    const leases = await store.liveLeasesOfPool(locks.tx, poolAccountId, locks.now);
-    const { keep, end } = reconcile(licenses, leases, locks.now);
-    for (const lease of leases) {
-      const target = keep.get(lease.id);
-      if (target && target !== lease.licenseId) await store.moveLease(locks, lease, target);
-    }
-    if (end.length > 0) effects.ended(await store.endLeases(locks, { ids: end, poolAccountId }, 'LICENSE_ENDED', { includeOfflineBound: true }));
-    return end;
+  async reconcilePool(locks: PoolLocks, poolAccountId: string, effects: SeatEffects): Promise<void> {
+    await reconcilePool(locks, poolAccountId, effects);
   }
 
   /** Reconciles the lease's pool when its license no longer serves or holds more than its seats. */

@@ -141,6 +141,11 @@ export const userErrorMessages: Record<ErrorCode, Localized> = {
     DE: 'Das ist Ihre eigene Organisation: Sie nutzen deren Lizenzen als Eigentümer.',
     ES: 'Esta es su propia organización: usa sus licencias como propietario.',
   },
+  ACCOUNT_OWNS_LICENSES: {
+    EN: 'This account still owns licenses ({licenses}). Transfer them to another account first.',
+    DE: 'Dieses Konto besitzt noch Lizenzen ({licenses}). Übertragen Sie sie zuerst auf ein anderes Konto.',
+    ES: 'Esta cuenta todavía posee licencias ({licenses}). Transfiéralas primero a otra cuenta.',
+  },
   SEAT_AVAILABLE: {
     EN: 'A seat is free right now: start the app to take it.',
     DE: 'Gerade ist ein Platz frei: Starten Sie die App, um ihn zu nutzen.',
@@ -344,6 +349,71 @@ export const reasonMessages: Record<string, Localized> = {
     EN: 'You continued in another browser, which took over this session.',
     DE: 'Sie arbeiten in einem anderen Browser weiter, der diese Sitzung übernommen hat.',
     ES: 'Continuó en otro navegador, que tomó el control de esta sesión.',
+  },
+  'ACCOUNT_OWNS_LICENSES.ORGANIZATION': {
+    EN: 'This account still owns licenses ({licenses}), shared with the members of its organization “{organization}”. Transfer them to another account first.',
+    DE: 'Dieses Konto besitzt noch Lizenzen ({licenses}), die es mit den Mitgliedern seiner Organisation „{organization}“ teilt. Übertragen Sie sie zuerst auf ein anderes Konto.',
+    ES: 'Esta cuenta todavía posee licencias ({licenses}), compartidas con los miembros de su organización «{organization}». Transfiéralas primero a otra cuenta.',
+  },
+  'BAD_USER_INPUT.UNKNOWN_LICENSE': {
+    EN: 'No license has this ID.',
+    DE: 'Keine Lizenz hat diese ID.',
+    ES: 'Ninguna licencia tiene este ID.',
+  },
+  'BAD_USER_INPUT.UNKNOWN_ORDER': {
+    EN: 'No license was issued under this order reference.',
+    DE: 'Unter dieser Bestellnummer wurde keine Lizenz ausgestellt.',
+    ES: 'No se ha emitido ninguna licencia con esta referencia de pedido.',
+  },
+  'BAD_USER_INPUT.LICENSE_REVOKED': {
+    EN: 'This license was revoked; it cannot be renewed. Issue a new license instead.',
+    DE: 'Diese Lizenz wurde widerrufen und kann nicht verlängert werden. Stellen Sie stattdessen eine neue Lizenz aus.',
+    ES: 'Esta licencia fue revocada y no se puede renovar. Emita una licencia nueva en su lugar.',
+  },
+  'BAD_USER_INPUT.RENEWAL_REFERENCE_REUSED': {
+    EN: 'This renewal reference was already used with other terms.',
+    DE: 'Diese Verlängerungsreferenz wurde bereits mit anderen Bedingungen verwendet.',
+    ES: 'Esta referencia de renovación ya se usó con otras condiciones.',
+  },
+  'BAD_USER_INPUT.HANDOFF_UNKNOWN': {
+    EN: 'This hand-off token is not known. Ask the buyer to come back from the license portal.',
+    DE: 'Dieses Übergabe-Token ist unbekannt. Bitten Sie den Käufer, erneut vom Lizenzportal zu kommen.',
+    ES: 'Este token de traspaso no es conocido. Pida al comprador que vuelva desde el portal de licencias.',
+  },
+  'BAD_USER_INPUT.HANDOFF_USED': {
+    EN: 'This hand-off token was already used for another order.',
+    DE: 'Dieses Übergabe-Token wurde bereits für eine andere Bestellung verwendet.',
+    ES: 'Este token de traspaso ya se usó para otro pedido.',
+  },
+  'BAD_USER_INPUT.HANDOFF_EXPIRED': {
+    EN: 'This hand-off token has expired (it is valid for 30 minutes). Issue the license without it; the key is emailed.',
+    DE: 'Dieses Übergabe-Token ist abgelaufen (es gilt 30 Minuten). Stellen Sie die Lizenz ohne es aus; der Schlüssel wird per E-Mail gesendet.',
+    ES: 'Este token de traspaso ha caducado (es válido 30 minutos). Emita la licencia sin él; la clave se envía por correo.',
+  },
+  'BAD_USER_INPUT.REDEEM_TARGETS': {
+    EN: 'Give either a user ID or a hand-off token, not both.',
+    DE: 'Geben Sie entweder eine Benutzer-ID oder ein Übergabe-Token an, nicht beides.',
+    ES: 'Indique un ID de usuario o un token de traspaso, no ambos.',
+  },
+  'BAD_USER_INPUT.TRIAL_NOT_TRANSFERABLE': {
+    EN: 'A trial belongs to the account that requested it and cannot be moved.',
+    DE: 'Eine Testversion gehört zu dem Konto, das sie angefordert hat, und kann nicht übertragen werden.',
+    ES: 'Una prueba pertenece a la cuenta que la solicitó y no se puede transferir.',
+  },
+  'BAD_USER_INPUT.NO_RECIPIENT': {
+    EN: 'Nobody can receive this key: the license has no owner or purchaser address left.',
+    DE: 'Niemand kann diesen Schlüssel erhalten: Die Lizenz hat keine Adresse eines Inhabers oder Käufers mehr.',
+    ES: 'Nadie puede recibir esta clave: la licencia ya no tiene dirección de titular ni de comprador.',
+  },
+  'BAD_USER_INPUT.DELETE_SELF': {
+    EN: 'Support cannot delete its own account; ask another support account.',
+    DE: 'Der Support kann sein eigenes Konto nicht löschen; wenden Sie sich an ein anderes Support-Konto.',
+    ES: 'El soporte no puede eliminar su propia cuenta; pida a otra cuenta de soporte.',
+  },
+  'BAD_USER_INPUT.RELEASE_TARGET': {
+    EN: 'Name the lease or the license whose seats should be freed.',
+    DE: 'Geben Sie die Sitzung oder die Lizenz an, deren Plätze freigegeben werden sollen.',
+    ES: 'Indique la sesión o la licencia cuyos puestos deben liberarse.',
   },
   'BAD_USER_INPUT.NEGATIVE': {
     EN: 'The value must not be negative.',

@@ -242,3 +242,75 @@ export function waitlistHoldMail(lang: Lang, name: string, f: { organization: st
       );
   }
 }
+
+/** R2.11: the shop renewed a license (a new end, perhaps other seats); to the owner. */
+export function licenseRenewedMail(lang: Lang, name: string, f: { licenseId: string; expiresAt: Date | null; seats: number; portalUrl: string }): RenderedMail {
+  const until = f.expiresAt ? formatDay(lang, f.expiresAt) : undefined;
+  switch (lang) {
+    case 'DE':
+      return compose(
+        `Ihre Lizenz ${f.licenseId} wurde verlängert`,
+        `Hallo ${name},`,
+        [`Ihre Lizenz ${f.licenseId} gilt jetzt ${until ? `bis ${until}` : 'unbefristet'}, mit ${f.seats} ${f.seats === 1 ? 'Platz' : 'Plätzen'}.`],
+        { label: 'Zum Lizenzportal', url: f.portalUrl },
+        closing.DE,
+      );
+    case 'ES':
+      return compose(
+        `Su licencia ${f.licenseId} se ha renovado`,
+        `Hola, ${name}:`,
+        [
+          `Su licencia ${f.licenseId} es ahora válida ${until ? `hasta el ${until}` : 'sin fecha de fin'}, con ${f.seats} ${f.seats === 1 ? 'puesto' : 'puestos'}.`,
+        ],
+        { label: 'Ir al portal de licencias', url: f.portalUrl },
+        closing.ES,
+      );
+    default:
+      return compose(
+        `Your license ${f.licenseId} was renewed`,
+        `Hello ${name},`,
+        [`Your license ${f.licenseId} is now valid ${until ? `until ${until}` : 'with no end date'}, with ${f.seats} ${f.seats === 1 ? 'seat' : 'seats'}.`],
+        { label: 'Go to the license portal', url: f.portalUrl },
+        closing.EN,
+      );
+  }
+}
+
+/** R2.11: the shop revoked a license (refund, chargeback, cancellation); to the owner. */
+export function licenseRevokedMail(lang: Lang, name: string, f: { licenseId: string; portalUrl: string }): RenderedMail {
+  switch (lang) {
+    case 'DE':
+      return compose(
+        `Ihre Lizenz ${f.licenseId} wurde widerrufen`,
+        `Hallo ${name},`,
+        [
+          `Ihre Lizenz ${f.licenseId} wurde vom Shop widerrufen (Erstattung, Rückbuchung oder Kündigung) und gilt ab sofort nicht mehr. Ihre Arbeit können Sie weiterhin öffnen und ansehen.`,
+          'Wenn Sie das nicht erwartet haben, antworten Sie auf die Bestätigung Ihres Kaufs.',
+        ],
+        { label: 'Zum Lizenzportal', url: f.portalUrl },
+        closing.DE,
+      );
+    case 'ES':
+      return compose(
+        `Su licencia ${f.licenseId} ha sido revocada`,
+        `Hola, ${name}:`,
+        [
+          `La tienda ha revocado su licencia ${f.licenseId} (reembolso, devolución de cargo o cancelación) y deja de ser válida desde ahora. Puede seguir abriendo y viendo su trabajo.`,
+          'Si no lo esperaba, responda a la confirmación de su compra.',
+        ],
+        { label: 'Ir al portal de licencias', url: f.portalUrl },
+        closing.ES,
+      );
+    default:
+      return compose(
+        `Your license ${f.licenseId} was revoked`,
+        `Hello ${name},`,
+        [
+          `The shop revoked your license ${f.licenseId} (a refund, chargeback or cancellation); it is no longer valid as of now. You can still open and view your work.`,
+          'If you did not expect this, reply to the confirmation of your purchase.',
+        ],
+        { label: 'Go to the license portal', url: f.portalUrl },
+        closing.EN,
+      );
+  }
+}

@@ -4,7 +4,8 @@ import { inTransaction, type AfterCommit } from '../../../platform/db/transactio
 import type { Events } from '../../../platform/events';
 import type { Logger } from '../../../platform/logger';
 import type { LeaseEndReasonName, SeatLeaseEntity } from '../entities';
-import { lockAccounts, lockPools } from './locks';
+import { reconcile } from '../allocation';
+import { lockAccounts, lockPools, type PoolLocks } from './locks';
 import * as store from './store';
 import type { EndedLease } from './store';
 
@@ -157,9 +158,59 @@ export class SeatLedger {
     return { lease, endedNow: ended.length > 0 && lease.endReason === 'ENDED_BY_ADMIN' };
   }
 
+  /**
+   * R8.5: an account is deleted. Every seat it holds ends (offline-bound ones too, reason
+   * `SUPPORT`), its places on wait-lists go, and so does every place on its own pool's wait-list
+   * (an organization it owned is dissolved). Under its seat lock and the pools' locks.
+   */
+  async endAccount(work: UnitOfWork, accountId: string): Promise<EndedLease[]> {
+    const mine = await lockAccounts(work.tx, this.deps.clock, [accountId]);
+    const pools = new Set([accountId, ...(await store.poolsOfOpenLeases(work.tx, accountId)), ...(await store.poolsOfWaitlistEntries(work.tx, accountId))]);
+    const locks = await lockPools(mine, this.deps.clock, [...pools]);
+    const effects = this.effects(work.afterCommit);
+    const cancelled = await store.cancelAccountWaitlistEntries(locks, accountId);
+    const ended = await store.endLeases(locks, { accountId }, 'SUPPORT', { includeOfflineBound: true });
+    effects.ended(ended);
+    if (cancelled > 0) for (const pool of pools) effects.pool(pool);
+    return ended;
+  }
+
+  /**
+   * R2.11, R4.10, R8: licenses of these pools change (renewed with other seats, revoked, moved to
+   * another account). Under the pools' locks `change` writes them; then each pool is reconciled: the
+   * leases its licenses no longer carry end at once with `LICENSE_ENDED` (newest member sessions
+   * first), and the apps hear it, rather than at their next heartbeat; the rest pack anew.
+   */
+  async changeLicenses<T>(work: UnitOfWork, poolAccountIds: string[], change: () => Promise<T>): Promise<{ result: T; ended: EndedLease[] }> {
+    const locks = await lockPools(work.tx, this.deps.clock, poolAccountIds);
+    const result = await change();
+    const effects = this.effects(work.afterCommit);
+    const ended: EndedLease[] = [];
+    for (const pool of poolAccountIds) {
+      effects.pool(pool);
+      ended.push(...(await reconcilePool(locks, pool, effects)));
+    }
+    return { result, ended };
+  }
+
   /** Which of these members hold a live seat of their organization now, in one statement (a loader's batch). */
   async membersUsingSeats(pairs: ReadonlyArray<{ organizationId: string; accountId: string }>): Promise<boolean[]> {
     const using = await store.membersUsingSeats(this.deps.ds.manager, pairs, this.deps.clock.now());
     return pairs.map((p) => using.has(`${p.organizationId}:${p.accountId}`));
   }
+}
+
+/** R4.10 for a whole pool, under its lock: leases its licenses no longer carry end (told to `effects`), the rest pack anew. */
+export async function reconcilePool(locks: PoolLocks, poolAccountId: string, effects: SeatEffects): Promise<EndedLease[]> {
+  const licenses = await store.licensesOfPool(locks.tx, poolAccountId);
+  const leases = await store.liveLeasesOfPool(locks.tx, poolAccountId, locks.now);
+  const { keep, end } = reconcile(licenses, leases, locks.now);
+  for (const lease of leases) {
+    const target = keep.get(lease.id);
+    if (target && target !== lease.licenseId) await store.moveLease(locks, lease, target);
+  }
+  if (end.length === 0) return [];
+  const ended = await store.endLeases(locks, { ids: end, poolAccountId }, 'LICENSE_ENDED', { includeOfflineBound: true });
+  effects.ended(ended);
+  return ended;
 }

@@ -463,6 +463,27 @@ export async function closeWaitlistEntries(
   return rows.length;
 }
 
+/** Every place of an account on the locked pools' wait-lists, and every place on the wait-list of its own pool (support's deletion, R8.5). */
+export async function cancelAccountWaitlistEntries(locks: PoolLocks, accountId: string): Promise<number> {
+  const rows = returningRows(
+    await locks.tx.query(
+      `UPDATE waitlist_entries SET status = 'CANCELLED', updated_at = $2
+        WHERE (account_id = $1 OR pool_account_id = $1) AND status IN ('WAITING', 'HOLDING') AND pool_account_id = ANY($3::uuid[])
+        RETURNING id`,
+      [accountId, locks.now, lockedPools(locks)],
+    ),
+  );
+  return rows.length;
+}
+
+/** Pools on whose wait-lists the account has a place. */
+export async function poolsOfWaitlistEntries(tx: EntityManager, accountId: string): Promise<string[]> {
+  const rows = await tx.query<Row[]>(`SELECT DISTINCT pool_account_id FROM waitlist_entries WHERE account_id = $1 AND status IN ('WAITING', 'HOLDING')`, [
+    accountId,
+  ]);
+  return rows.map((r) => r.pool_account_id as string);
+}
+
 /** Holds that ran out are over; answers whose they were. */
 export async function expireHolds(locks: PoolLocks, poolAccountId: string): Promise<string[]> {
   assertLocked(locks, poolAccountId);
