@@ -1,18 +1,19 @@
 #!/usr/bin/env node
 import 'reflect-metadata';
 import { ConfigError, loadConfig, type Config } from './config';
-import { SeatLedger } from './modules/seats/ledger';
-import { AccountService } from './modules/accounts/service';
 import { runOfflineCommand } from './offline/cli';
 import { Clock } from './platform/clock';
 import { migrate, poolOf } from './platform/db/data-source';
 import { RateLimits } from './platform/rate-limit';
-import { Events, LocalEventBus } from './platform/events';
+import { Events, LocalEventBus, RedisEventBus } from './platform/events';
 import { createLogger, type Logger } from './platform/logger';
 import { Mailer } from './platform/mail/mailer';
 import { resolveAppSecret } from './platform/app-secret';
 import { NO_WEBHOOKS } from './platform/webhooks/events';
-import { mailOutboxFor, openDatabase, startServer } from './server';
+import { mailOutboxFor, openDatabase, startServer, webhookOutboxFor } from './server';
+import { createServices, type Services } from './services';
+import { parseSupportArgs, runSupportOperation, SUPPORT_USAGE } from './modules/support/cli';
+import type { DataSource } from 'typeorm';
 
 const USAGE = `Usage: npm run tessera -- <command>
 
@@ -20,6 +21,10 @@ Commands:
   serve                 start the server (the same as npm start)
   migrate               apply pending database migrations and exit
   grant-support <email> give the account with this email the support role (R8)
+  support <operation> … --as <support account>
+                        the support desk's operations (R8): find, release-seats, transfer-license,
+                        verify-email, clear-login-block, resend-license-key, delete-account
+                        (npm run tessera -- support --help)
   offline-request --device <id> --platform <WINDOWS|MAC> --user <A-XXX-XXX> --out <request.html> [--server-url <URL>]
                         write an offline request file for an air-gapped computer (R6)
   offline-verify --response <response.lic> --public-key <file> --device <id> [--nonce <nonce>] [--user <A-XXX-XXX>]
@@ -59,36 +64,44 @@ async function serve(config: Config, logger: Logger): Promise<void> {
 }
 
 /** Opens the database for a one-off command, applies migrations, and always closes it again. */
-async function withDatabase<T>(config: Config, logger: Logger, work: (svc: { accounts: AccountService }) => Promise<T>): Promise<T> {
+async function withDatabase<T>(config: Config, logger: Logger, work: (svc: Services, ds: DataSource) => Promise<T>): Promise<T> {
   const { ds, embedded } = await openDatabase(config, logger);
-  // A one-off command queues mail in the outbox; the server's worker delivers it.
+  // A one-off command queues mail and webhook events in the outbox; the servers' workers deliver them.
   let mail: ReturnType<typeof mailOutboxFor> | undefined;
+  let webhooks: ReturnType<typeof webhookOutboxFor>;
+  let redis: RedisEventBus | undefined;
   try {
     await migrate(ds, logger);
     const appSecret = resolveAppSecret(config.appSecret, config.dataDir, logger);
     mail = mailOutboxFor(config, ds, appSecret, logger, false);
     const { outbox } = mail;
     await outbox.start();
-    const mailer = new Mailer(outbox);
     const clock = new Clock(false);
-    const events = new Events(new LocalEventBus());
-    return await work({
-      accounts: new AccountService({
-        ds,
-        clock,
-        mailer,
-        logger,
-        publicUrl: config.publicUrl,
-        appSecret,
-        rateLimits: new RateLimits(poolOf(ds), config.rateLimitFactor),
-        events,
-        webhooks: NO_WEBHOOKS,
-        ledger: new SeatLedger({ ds, clock, logger, events }),
-      }),
+    webhooks = webhookOutboxFor(config, ds, clock, logger, false);
+    await webhooks?.start();
+    // With Redis the running servers hear what a command changed (a freed seat's app is told at once).
+    if (config.redisUrl) {
+      redis = new RedisEventBus(config.redisUrl, logger);
+      await redis.ready();
+    }
+    const events = new Events(redis ?? new LocalEventBus());
+    const services = createServices({
+      config,
+      ds,
+      clock,
+      mailer: new Mailer(outbox),
+      logger,
+      rateLimits: new RateLimits(poolOf(ds), config.rateLimitFactor),
+      appSecret,
+      events,
+      webhooks: webhooks ?? NO_WEBHOOKS,
     });
+    return await work(services, ds);
   } finally {
+    await webhooks?.stop();
     await mail?.outbox.stop();
     mail?.transport.close();
+    await redis?.close();
     await ds.destroy();
     await embedded?.stop();
   }
@@ -115,6 +128,15 @@ async function main(argv: string[]): Promise<number> {
       await withDatabase(config, logger, async () => undefined);
       process.stdout.write('Migrations are up to date.\n');
       return 0;
+    case 'support': {
+      const request = parseSupportArgs(args, process);
+      if (request === 'help') {
+        process.stdout.write(SUPPORT_USAGE + '\n');
+        return 0;
+      }
+      if (!request) return 2;
+      return withDatabase(config, logger, (services, ds) => runSupportOperation(request, services, ds, process));
+    }
     case 'grant-support': {
       const email = args[0];
       if (!email) {

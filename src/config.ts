@@ -34,6 +34,10 @@ export interface Config {
   corsOrigins: string[];
   /** How long the process waits for the database (connect, statement, lock, idle transaction). */
   dbTimeouts: DbTimeouts;
+  /** Where Standard Webhooks events are POSTed (R7.4); without it none are queued. */
+  webhookUrl: string | undefined;
+  /** Their signing secret (`whsec_` and base64), set exactly when `webhookUrl` is. */
+  webhookSecret: string | undefined;
 }
 
 export class ConfigError extends Error {}
@@ -96,6 +100,36 @@ function corsOrigins(env: Env): string[] {
     });
 }
 
+/**
+ * WEBHOOK_URL and WEBHOOK_SECRET (R7.4): an absolute http(s) URL, and the Standard Webhooks secret
+ * (`whsec_` and the base64 of at least 24 random bytes, as the specification asks) that signs for it.
+ * A secret without a URL is refused too: it would read as if webhooks were on.
+ */
+function webhooks(env: Env): { webhookUrl: string | undefined; webhookSecret: string | undefined } {
+  const webhookUrl = optional(env, 'WEBHOOK_URL');
+  const webhookSecret = optional(env, 'WEBHOOK_SECRET');
+  if (!webhookUrl) {
+    if (webhookSecret) throw new ConfigError('WEBHOOK_SECRET is set but WEBHOOK_URL is not: set both, or neither');
+    return { webhookUrl: undefined, webhookSecret: undefined };
+  }
+  // Neither value is echoed in an error: a receiver's URL often carries its own token.
+  let url: URL;
+  try {
+    url = new URL(webhookUrl);
+  } catch {
+    throw new ConfigError('WEBHOOK_URL must be an absolute http:// or https:// URL (such as https://crm.example.com/tessera-events)');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`WEBHOOK_URL must be an http:// or https:// URL, not ${url.protocol}`);
+  // fetch refuses a URL with credentials: every delivery would fail, so it is said now.
+  if (url.username || url.password) throw new ConfigError('WEBHOOK_URL must not carry user:password@; the signature authenticates the events');
+  if (!webhookSecret) throw new ConfigError('WEBHOOK_SECRET is required when WEBHOOK_URL is set (whsec_ followed by base64, at least 24 bytes)');
+  const base64 = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(webhookSecret)?.[1];
+  if (!base64 || base64.length % 4 !== 0 || Buffer.from(base64, 'base64').length < 24) {
+    throw new ConfigError('WEBHOOK_SECRET must be whsec_ followed by the base64 of at least 24 random bytes (e.g. whsec_$(openssl rand -base64 32))');
+  }
+  return { webhookUrl: url.href, webhookSecret };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const production = env.NODE_ENV === 'production';
   const port = int(env, 'PORT', 4000, 0, 65535);
@@ -151,5 +185,6 @@ export function loadConfig(env: Env = process.env): Config {
       lockMs: int(env, 'DB_LOCK_TIMEOUT_MS', 5_000, 100, 3_600_000),
       idleInTransactionMs: int(env, 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60_000, 1_000, 3_600_000),
     },
+    ...webhooks(env),
   };
 }

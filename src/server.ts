@@ -57,6 +57,7 @@ import { createLogger, type Logger } from './platform/logger';
 import { Mailer, MailTransport } from './platform/mail/mailer';
 import { MailOutbox } from './platform/mail/outbox';
 import { NO_WEBHOOKS } from './platform/webhooks/events';
+import { WebhookOutbox } from './platform/webhooks/outbox';
 import { RATE_LIMIT_TABLE, RateLimits } from './platform/rate-limit';
 import { Events, LocalEventBus, RedisEventBus, type EventBus } from './platform/events';
 import { addressKey } from './platform/net';
@@ -126,6 +127,8 @@ export interface RunningServer {
   mailer: Mailer;
   /** The durable mail outbox and its worker (tests stop it to leave delivery to another instance). */
   outbox: MailOutbox;
+  /** The webhook outbox and its worker (R7.4), when WEBHOOK_URL is set; `drain()` for tests. */
+  webhooks?: WebhookOutbox;
   logger: Logger;
   jobs: Jobs;
   /**
@@ -219,6 +222,27 @@ export function mailOutboxFor(
   return { transport, outbox };
 }
 
+/**
+ * The webhook outbox on this database (R7.4), or undefined without WEBHOOK_URL (events are then not
+ * queued at all): `work` for a server (it delivers), not for a one-off command (it only queues; a
+ * server delivers). `clock` stamps the events (the server's, which a test can move). Not started yet.
+ */
+export function webhookOutboxFor(config: Config, ds: DataSource, clock: Clock, logger: Logger, work: boolean): WebhookOutbox | undefined {
+  if (!config.webhookUrl || !config.webhookSecret) return undefined;
+  return new WebhookOutbox({
+    databaseUrl: databaseUrlOf(ds),
+    url: config.webhookUrl,
+    secret: config.webhookSecret,
+    clock,
+    logger,
+    work,
+    connectTimeoutMs: config.dbTimeouts.connectMs,
+    statementTimeoutMs: config.dbTimeouts.statementMs,
+    lockTimeoutMs: config.dbTimeouts.lockMs,
+    query: (sql, params) => ds.query(sql, params),
+  });
+}
+
 /** Database of this instance: DATABASE_URL, or the embedded server under DATA_DIR/postgres. */
 export async function openDatabase(config: Config, logger: Logger): Promise<{ ds: DataSource; embedded?: EmbeddedPostgres }> {
   let embedded: EmbeddedPostgres | undefined;
@@ -273,6 +297,11 @@ async function assemble(
   await outbox.start();
   undo.push(() => outbox.stop());
   const mailer = new Mailer(outbox);
+  const webhooks = webhookOutboxFor(config, ds, clock, logger, true);
+  if (webhooks) {
+    await webhooks.start();
+    undo.push(() => webhooks.stop());
+  }
   if (config.production && !config.smtpUrl) logger.warn('NODE_ENV=production without SMTP_URL: mail is only written to DATA_DIR/mail');
   const rateLimits = new RateLimits(poolOf(ds), config.rateLimitFactor);
   let bus: EventBus;
@@ -284,11 +313,12 @@ async function assemble(
   } else bus = new LocalEventBus();
   const events = new Events(bus);
   undo.push(() => events.close());
-  const services = createServices({ config, ds, clock, mailer, logger, rateLimits, appSecret, events, webhooks: NO_WEBHOOKS });
+  const services = createServices({ config, ds, clock, mailer, logger, rateLimits, appSecret, events, webhooks: webhooks ?? NO_WEBHOOKS });
   const metrics = new Metrics({
     pool: () => poolOf(ds),
     licensesOverCapacity: () => services.seats.licensesOverCapacity(),
     outbox: () => outbox.stats(),
+    webhooks: webhooks && (() => webhooks.stats()),
     leasesInUse: () => services.seats.leasesInUse(),
   });
   services.seats.onAcquireRefused = (code) => metrics.seatRefusals.inc({ code });
@@ -303,6 +333,10 @@ async function assemble(
     }
   };
   outbox.onFailedAttempt = (mail) => metrics.mailAttemptsFailed.inc({ kind: mail.kind });
+  if (webhooks) {
+    webhooks.onDelivered = (type) => metrics.webhookDelivered.inc({ type });
+    webhooks.onFailedAttempt = (type) => metrics.webhookAttemptsFailed.inc({ type });
+  }
   observeRetries(ds, (reason) => metrics.dbRetries.inc({ reason }));
   const jobs = new Jobs(ds, logger, config.runJobs);
   undo.push(() => jobs.stop());
@@ -739,6 +773,7 @@ async function assemble(
     ds,
     mailer,
     outbox,
+    webhooks,
     logger,
     jobs,
     stop(force = false) {
@@ -746,7 +781,7 @@ async function assemble(
         httpServer.closeAllConnections();
         for (const client of wsServer.clients) client.terminate();
         return (async () => {
-          await outbox.stop().catch(() => undefined);
+          await Promise.all([outbox.stop().catch(() => undefined), webhooks?.stop().catch(() => undefined)]);
           await ds.destroy().catch(() => undefined);
           await embedded?.stop();
         })();
@@ -758,9 +793,10 @@ async function assemble(
         logger.debug('HTTP and WebSocket connections closed');
         await jobs.stop();
         await events.close();
-        await outbox.stop(); // a delivery under way finishes; queued mail stays for the next start
+        // A delivery under way finishes; queued mail and events stay for the next start (or another instance).
+        await Promise.all([outbox.stop(), webhooks?.stop()]);
         transport.close();
-        logger.debug('jobs and mail finished');
+        logger.debug('jobs, mail and webhooks finished');
         await ds.destroy();
         await embedded?.stop();
         logger.info('stopped');

@@ -74,6 +74,7 @@ export function createServices(deps: ServiceDeps): Services {
     licenses,
     trials,
     ledger,
+    webhooks: deps.webhooks,
   });
   const accounts = new AccountService({ ...common, ledger, appSecret: deps.appSecret });
   const waitlist = new WaitlistService({ ds: deps.ds, clock: deps.clock, logger: deps.logger, mailer: deps.mailer, events: deps.events, seats, ledger });

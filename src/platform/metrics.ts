@@ -46,6 +46,18 @@ export class Metrics {
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
+  readonly webhookDelivered = new Counter({
+    name: 'tessera_webhooks_delivered_total',
+    help: 'Webhook events the receiver accepted (2xx), by event type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookAttemptsFailed = new Counter({
+    name: 'tessera_webhooks_delivery_failures_total',
+    help: 'Webhook delivery attempts that failed (non-2xx, timeout, no connection) and will be retried (or, after the last retry, left failed), by event type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
   readonly subscriptions = new Gauge({
     name: 'tessera_subscriptions',
     help: 'Live GraphQL subscriptions on this instance',
@@ -73,9 +85,11 @@ export class Metrics {
     pool: () => { totalCount: number; idleCount: number; waitingCount: number } | undefined;
     licensesOverCapacity?: () => Promise<number>;
     outbox?: () => Promise<OutboxStats>;
+    /** The webhook outbox's figures, when WEBHOOK_URL is set. */
+    webhooks?: () => Promise<OutboxStats>;
     leasesInUse?: () => Promise<Array<{ kind: string; n: number }>>;
   }) {
-    const { pool, licensesOverCapacity = () => Promise.resolve(0), outbox, leasesInUse } = sources;
+    const { pool, licensesOverCapacity = () => Promise.resolve(0), outbox, webhooks, leasesInUse } = sources;
     if (leasesInUse) {
       new Gauge({
         name: 'tessera_seats_in_use',
@@ -115,29 +129,19 @@ export class Metrics {
       },
     });
     if (outbox) {
-      // One read per scrape for both gauges (the scrape collects them one after the other).
-      let pending: Promise<OutboxStats | undefined> | undefined;
-      const read = () => (pending ??= fromDatabase(outbox).finally(() => setImmediate(() => (pending = undefined))));
-      new Gauge({
+      outboxGauges(registry, outbox, {
         name: 'tessera_outbox_messages',
         help: 'Mails in the outbox by state: queued (waiting, due for a retry or being sent) and failed (every retry used up)',
-        labelNames: ['state'] as const,
-        registers: [registry],
-        async collect() {
-          this.reset();
-          const stats = await read();
-          if (!stats) return;
-          this.set({ state: 'queued' }, stats.queued);
-          this.set({ state: 'failed' }, stats.failed);
-        },
+        oldestName: 'tessera_outbox_oldest_queued_seconds',
+        oldestHelp: 'Age of the oldest mail still queued (alert when it grows: SMTP is refusing or unreachable)',
       });
-      new Gauge({
-        name: 'tessera_outbox_oldest_queued_seconds',
-        help: 'Age of the oldest mail still queued (alert when it grows: SMTP is refusing or unreachable)',
-        registers: [registry],
-        async collect() {
-          this.set((await read())?.oldestQueuedSeconds ?? NaN);
-        },
+    }
+    if (webhooks) {
+      outboxGauges(registry, webhooks, {
+        name: 'tessera_webhooks_events',
+        help: 'Webhook events in the outbox by state: queued (waiting, held back by an earlier event of their key, due for a retry or being sent) and failed (every retry used up)',
+        oldestName: 'tessera_webhooks_oldest_queued_seconds',
+        oldestHelp: 'Age of the oldest webhook event still queued (alert when it grows: the receiver is refusing or unreachable)',
       });
     }
     for (const reason of ['deadlock', 'serialization_failure'] as const) this.dbRetries.inc({ reason }, 0);
@@ -171,6 +175,38 @@ export class Metrics {
       },
     };
   }
+}
+
+/** An outbox's gauges: its jobs by state (queued, failed) and the age of the oldest queued one. */
+function outboxGauges(
+  registry: Registry,
+  stats: () => Promise<OutboxStats>,
+  names: { name: string; help: string; oldestName: string; oldestHelp: string },
+): void {
+  // One read per scrape for both gauges (the scrape collects them one after the other).
+  let pending: Promise<OutboxStats | undefined> | undefined;
+  const read = () => (pending ??= fromDatabase(stats).finally(() => setImmediate(() => (pending = undefined))));
+  new Gauge({
+    name: names.name,
+    help: names.help,
+    labelNames: ['state'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const figures = await read();
+      if (!figures) return;
+      this.set({ state: 'queued' }, figures.queued);
+      this.set({ state: 'failed' }, figures.failed);
+    },
+  });
+  new Gauge({
+    name: names.oldestName,
+    help: names.oldestHelp,
+    registers: [registry],
+    async collect() {
+      this.set((await read())?.oldestQueuedSeconds ?? NaN);
+    },
+  });
 }
 
 /**

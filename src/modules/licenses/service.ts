@@ -637,6 +637,8 @@ export class LicenseService {
         });
         // Queued with the record that decides it; `delivered_at` is set once the SMTP server took it.
         await this.deps.mailer.send(tx, { to: owner.email, ...mail, kind: `license-expiry-${days}d` }, { reminder: { licenseId: row.id, daysBefore: days } });
+        const license = await tx.findOneByOrFail(LicenseEntity, { id: row.id });
+        await this.deps.webhooks.emit(tx, licenseEvent('license.expiring', license, owner.userId, now, { daysBefore: days }));
         return true;
       });
       if (did) sent++;

@@ -191,7 +191,7 @@ export class OrganizationService {
       await this.deps.webhooks.emit(tx, {
         type: 'organization.created',
         key: `organization:${org.id}`,
-        data: { id: org.id, name: org.name, ownerUserId: owner.userId, createdAt: now.toISOString() },
+        data: { id: org.id, ownerUserId: owner.userId, createdAt: now.toISOString() },
       });
       return org;
     });

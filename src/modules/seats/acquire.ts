@@ -99,6 +99,7 @@ export async function acquireSeat(core: SeatCore, caller: Caller, input: Acquire
       let anyLicense = false;
       let anyPlatform = false;
       let exhausted: SeatUsageView | undefined;
+      let exhaustedPool: string | undefined;
       for (const source of sources) {
         const licenses = await store.licensesOfPool(tx, source.poolAccountId);
         const candidates = servingCandidates(licenses, source.kind, now);
@@ -120,7 +121,10 @@ export async function acquireSeat(core: SeatCore, caller: Caller, input: Acquire
           license = pickLicense(candidates, snap.taken, source.kind, input.platform);
         }
         if (!license) {
-          exhausted ??= core.usageFrom(source.organizationId, licenses, snap.taken, source.kind, now);
+          if (!exhausted) {
+            exhausted = core.usageFrom(source.organizationId, licenses, snap.taken, source.kind, now);
+            exhaustedPool = source.poolAccountId;
+          }
           continue;
         }
         // R5.3: starting the app on a trial uses an active day (outside an open window).
@@ -159,6 +163,7 @@ export async function acquireSeat(core: SeatCore, caller: Caller, input: Acquire
       }
       if (!anyPlatform) return { ok: false, error: new DomainError('PLATFORM_NOT_LICENSED', { field: ['input', 'platform'] }) };
       const usage = exhausted!;
+      await core.seatsExhausted(tx, exhaustedPool!, usage, account.id, now);
       return {
         ok: false,
         error: new DomainError('SEATS_EXHAUSTED', { params: { inUse: usage.inUse, total: usage.total }, payload: { seatUsage: usage } }),

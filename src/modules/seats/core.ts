@@ -11,6 +11,7 @@ import type { LicenseService } from '../licenses/service';
 import type { TrialService } from '../trials/service';
 import { capacity, reconcile, seatsUsed, servingCandidates, type SeatKindName } from './allocation';
 import type { SeatLeaseEntity } from './entities';
+import type { Webhooks } from '../../platform/webhooks/events';
 import { reconcilePool, type SeatEffects, type SeatLedger } from './ledger';
 import { lockAccounts, lockPools, type PoolLocks } from './ledger/locks';
 import * as store from './ledger/store';
@@ -37,7 +38,11 @@ export interface SeatDeps {
   licenses: LicenseService;
   trials: TrialService;
   ledger: SeatLedger;
+  webhooks: Webhooks;
 }
+
+/** At most one `seats.exhausted` per pool in this long (R7.4): the first refusal of a busy hour says enough. */
+const EXHAUSTED_NOTICE_MS = 60 * 60_000;
 
 export interface SeatUsageView {
   organizationId: string | null;
@@ -152,6 +157,37 @@ export class SeatCore {
     for (const [id, ls] of taken) if (serving.has(id)) inUse += seatsUsed(ls);
     const total = capacity(licenses, kind, now);
     return { organizationId, total, inUse, free: Math.max(0, total - inUse), updatedAt: now };
+  }
+
+  /**
+   * R7.4: a pool refused an acquire for want of seats. Inside the refusing transaction (it commits:
+   * the refusal is an answer, not a failure), at most once an hour per pool, `seats.exhausted` is queued.
+   */
+  async seatsExhausted(tx: EntityManager, poolAccountId: string, usage: SeatUsageView, refusedAccountId: string, now: Date): Promise<void> {
+    const due = await tx.query<Array<{ pool_account_id: string }>>(
+      `INSERT INTO seat_exhaustion_notices (pool_account_id, notified_at) VALUES ($1, $2)
+       ON CONFLICT (pool_account_id) DO UPDATE SET notified_at = EXCLUDED.notified_at
+        WHERE seat_exhaustion_notices.notified_at <= $3
+       RETURNING pool_account_id`,
+      [poolAccountId, now, new Date(now.getTime() - EXHAUSTED_NOTICE_MS)],
+    );
+    if (due.length === 0) return;
+    const ids = await tx.query<Array<{ id: string; user_id: string }>>('SELECT id, user_id FROM accounts WHERE id = ANY($1::uuid[])', [
+      [poolAccountId, refusedAccountId],
+    ]);
+    const userIdOf = (id: string) => ids.find((r) => r.id === id)?.user_id ?? null;
+    await this.deps.webhooks.emit(tx, {
+      type: 'seats.exhausted',
+      key: usage.organizationId ? `organization:${usage.organizationId}` : `account:${poolAccountId}`,
+      data: {
+        organizationId: usage.organizationId,
+        ownerUserId: userIdOf(poolAccountId),
+        refusedUserId: userIdOf(refusedAccountId),
+        total: usage.total,
+        inUse: usage.inUse,
+        at: now.toISOString(),
+      },
+    });
   }
 
   /** R4.10 for a whole pool: leases its licenses no longer carry end, the rest pack anew. */
