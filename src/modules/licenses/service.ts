@@ -8,7 +8,8 @@ import { newPublicId } from '../../platform/crypto';
 import { inTransaction, isUniqueViolation, retryOnUniqueRandom } from '../../platform/db/transaction';
 import { AccessError, DomainError } from '../../platform/errors';
 import { checkEmail, checkText } from '../../platform/validation';
-import { licenseExpiryMail, licenseIssuedMail, licenseRenewedMail, licenseRevokedMail } from '../../platform/mail/templates';
+import { licenseExpiryMail, licenseRenewedMail, licenseRevokedMail } from '../../platform/mail/templates';
+import { licenseKeyMail } from './key-mail';
 import { AccountEntity, type LanguageCode } from '../accounts/entities';
 import type { MembershipModel } from '../organizations/service';
 import { normalizeEmail } from '../accounts/service';
@@ -178,15 +179,7 @@ export class LicenseService {
       if (owner) afterCommit(() => this.deps.events.poolChanged(owner.id));
       // In the same transaction: the license email (the key's only carrier for a buyer without
       // an account) exists exactly when the license does.
-      const mail = licenseIssuedMail(license.language, {
-        key: license.key,
-        licenseId: license.licenseId,
-        type: license.type,
-        seats: license.seats,
-        expiresAt: license.expiresAt,
-        redeemed: owner !== null,
-        portalUrl: this.deps.publicUrl,
-      });
+      const mail = licenseKeyMail(license.language, license, owner !== null, this.deps.publicUrl);
       await this.deps.mailer.send(tx, { to: license.purchaserEmail!, ...mail, kind: 'license-issued' });
       await this.deps.webhooks.emit(tx, licenseEvent('license.issued', license, owner?.userId ?? null, now));
       if (owner) await this.deps.webhooks.emit(tx, licenseEvent('license.redeemed', license, owner.userId, now));

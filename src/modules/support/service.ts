@@ -14,7 +14,7 @@ import { writeAudit } from '../organizations/audit';
 import type { SeatLedger } from '../seats/ledger';
 import type { Events } from '../../platform/events';
 import type { Mailer } from '../../platform/mail/mailer';
-import { licenseIssuedMail } from '../../platform/mail/templates';
+import { licenseKeyMail } from '../licenses/key-mail';
 import type { Webhooks } from '../../platform/webhooks/events';
 import { familyConflict } from '../licenses/rules';
 import { licenseEvent } from '../licenses/webhook-events';
@@ -223,15 +223,7 @@ export class SupportService {
       const to = owner ? owner.email : license.purchaserEmail;
       // An erased owner has no address left; nobody else may receive the key.
       if (!to) throw new DomainError('BAD_USER_INPUT', { reason: 'NO_RECIPIENT', field: ['licenseId'] });
-      const mail = licenseIssuedMail(owner?.language ?? license.language, {
-        key: license.key,
-        licenseId: license.licenseId,
-        type: license.type,
-        seats: license.seats,
-        expiresAt: license.expiresAt,
-        redeemed: owner !== null,
-        portalUrl: this.deps.publicUrl,
-      });
+      const mail = licenseKeyMail(owner?.language ?? license.language, license, owner !== null, this.deps.publicUrl);
       await this.deps.mailer.send(tx, { to, ...mail, kind: 'license-key-resent' });
       await this.audit(tx, support.id, 'SUPPORT_LICENSE_KEY_RESENT', owner, { licenseId: license.licenseId, to: owner ? 'OWNER' : 'PURCHASER' });
     });

@@ -1,16 +1,13 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import type { PgBoss as PgBossInstance } from 'pg-boss' with { 'resolution-mode': 'import' };
+import { inTransactionDb, OUTBOX_SCHEMA, outboxStats, startOutboxBoss, type OutboxStats } from '../outbox-boss';
 import type { EntityManager } from 'typeorm';
 import type { Logger } from '../logger';
 import type { MailMessage, MailTransport } from './mailer';
 
-// pg-boss is an ES module; Node 20.19+ loads it with require() (tests: jest.config.js transforms it).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { PgBoss } = require('pg-boss') as { PgBoss: typeof PgBossInstance };
-
 /** The queue of outgoing mail (pg-boss, in its own schema `OUTBOX_SCHEMA`). */
 export const MAIL_QUEUE = 'mail';
-export const OUTBOX_SCHEMA = 'tessera_outbox';
+export { OUTBOX_SCHEMA, type OutboxStats };
 
 /**
  * Retries with exponential backoff for about eleven hours: 5 s, 10 s, 20 s … capped at an hour
@@ -42,12 +39,6 @@ export interface QueuedMail extends MailMessage {
   messageId: string;
   /** A reminder to record as delivered (license_reminders), once the SMTP server has taken the message. */
   reminder?: { licenseId: string; daysBefore: number };
-}
-
-export interface OutboxStats {
-  queued: number;
-  failed: number;
-  oldestQueuedSeconds: number;
 }
 
 /**
@@ -91,22 +82,15 @@ export class MailOutbox {
 
   async start(): Promise<void> {
     const { logger } = this.options;
-    const boss = new PgBoss({
-      connectionString: this.options.databaseUrl,
-      schema: OUTBOX_SCHEMA,
-      application_name: 'tessera-outbox',
-      max: 3,
-      connectionTimeoutMillis: this.options.connectTimeoutMs,
-      options: `-c statement_timeout=${this.options.statementTimeoutMs} -c lock_timeout=${this.options.lockTimeoutMs}`,
-      useListenNotify: this.options.work,
-      supervise: this.options.work,
-      schedule: false,
-      superviseIntervalSeconds: 5,
-      monitorIntervalSeconds: 5,
-      registerInstance: false,
+    const boss = await startOutboxBoss({
+      databaseUrl: this.options.databaseUrl,
+      name: 'tessera-outbox',
+      logger,
+      work: this.options.work,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      statementTimeoutMs: this.options.statementTimeoutMs,
+      lockTimeoutMs: this.options.lockTimeoutMs,
     });
-    boss.on('error', (err: Error) => logger.warn({ err }, 'mail outbox: database error (it retries)'));
-    await boss.start();
     this.boss = boss;
     await boss.createQueue(MAIL_QUEUE, QUEUE_OPTIONS);
     if (!this.options.work) return;
@@ -152,13 +136,9 @@ export class MailOutbox {
     const boss = this.started();
     const id = randomUUID();
     const mail: QueuedMail = { ...message, ...extra, messageId: `<${id}@${this.options.domain}>` };
-    const runner = tx.queryRunner;
-    if (!runner) throw new Error('MailOutbox.send needs a transaction');
     const queued = await boss.send(MAIL_QUEUE, { sealed: this.seal(mail) } satisfies MailJob, {
       id,
-      db: {
-        executeSql: async (text: string, values?: unknown[]) => ({ rows: (await runner.query(text, values, true)).records as unknown[] }),
-      },
+      db: inTransactionDb(tx),
     });
     // pg-boss answers null when it inserted nothing: the transaction must not commit without its mail.
     if (queued !== id) throw new Error('the mail outbox did not queue the message');
@@ -167,14 +147,7 @@ export class MailOutbox {
 
   /** Queued (waiting or due for a retry), failed for good, and the age of the oldest queued message. */
   async stats(): Promise<OutboxStats> {
-    const [row] = await this.options.query(
-      `SELECT count(*) FILTER (WHERE state IN ('created', 'retry', 'active'))::int AS queued,
-              count(*) FILTER (WHERE state = 'failed')::int AS failed,
-              COALESCE(EXTRACT(EPOCH FROM now() - min(created_on) FILTER (WHERE state IN ('created', 'retry', 'active'))), 0)::float8 AS oldest
-         FROM ${OUTBOX_SCHEMA}.job WHERE name = $1`,
-      [MAIL_QUEUE],
-    );
-    return { queued: Number(row.queued), failed: Number(row.failed), oldestQueuedSeconds: Number(row.oldest) };
+    return outboxStats(this.options.query, MAIL_QUEUE);
   }
 
   /**

@@ -4,12 +4,8 @@ import { Webhook } from 'standardwebhooks';
 import type { EntityManager } from 'typeorm';
 import type { Clock } from '../clock';
 import type { Logger } from '../logger';
-import { OUTBOX_SCHEMA, type OutboxStats } from '../mail/outbox';
+import { inTransactionDb, OUTBOX_SCHEMA, outboxStats, startOutboxBoss, type OutboxStats } from '../outbox-boss';
 import type { WebhookEvent, WebhookEventType, Webhooks } from './events';
-
-// pg-boss is an ES module; Node 20.19+ loads it with require() (tests: jest.config.js transforms it).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { PgBoss } = require('pg-boss') as { PgBoss: typeof PgBossInstance };
 
 /** The queue of outgoing webhook events, beside the mail queue in the outbox schema. */
 export const WEBHOOK_QUEUE = 'webhook';
@@ -113,22 +109,15 @@ export class WebhookOutbox implements Webhooks {
 
   async start(): Promise<void> {
     const { logger } = this.options;
-    const boss = new PgBoss({
-      connectionString: this.options.databaseUrl,
-      schema: OUTBOX_SCHEMA,
-      application_name: 'tessera-webhooks',
-      max: 3,
-      connectionTimeoutMillis: this.options.connectTimeoutMs,
-      options: `-c statement_timeout=${this.options.statementTimeoutMs} -c lock_timeout=${this.options.lockTimeoutMs}`,
-      useListenNotify: this.options.work,
-      supervise: this.options.work,
-      schedule: false,
-      superviseIntervalSeconds: 5,
-      monitorIntervalSeconds: 5,
-      registerInstance: false,
+    const boss = await startOutboxBoss({
+      databaseUrl: this.options.databaseUrl,
+      name: 'tessera-webhooks',
+      logger,
+      work: this.options.work,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      statementTimeoutMs: this.options.statementTimeoutMs,
+      lockTimeoutMs: this.options.lockTimeoutMs,
     });
-    boss.on('error', (err: Error) => logger.warn({ err }, 'webhook outbox: database error (it retries)'));
-    await boss.start();
     this.boss = boss;
     await boss.createQueue(WEBHOOK_QUEUE, QUEUE_OPTIONS);
     if (!this.options.work) return;
@@ -149,8 +138,6 @@ export class WebhookOutbox implements Webhooks {
   /** Queues `event` inside the transaction `tx`: it is delivered if and only if `tx` commits. */
   async emit(tx: EntityManager, event: WebhookEvent): Promise<void> {
     const boss = this.started();
-    const runner = tx.queryRunner;
-    if (!runner) throw new Error('WebhookOutbox.emit needs a transaction');
     // pg-boss orders a key's jobs by created_on, the transaction's start, then by ID: two events of
     // one transaction (a license issued and redeemed at once) tie on the first, so IDs must sort in
     // the order they were made (UUIDv7) for the receiver to see them in the order emitted.
@@ -161,9 +148,7 @@ export class WebhookOutbox implements Webhooks {
       id,
       singletonKey: event.key,
       ...this.retry,
-      db: {
-        executeSql: async (text: string, values?: unknown[]) => ({ rows: (await runner.query(text, values, true)).records as unknown[] }),
-      },
+      db: inTransactionDb(tx),
     });
     // pg-boss answers null when it inserted nothing: the transaction must not commit without its event.
     if (queued !== id) throw new Error('the webhook outbox did not queue the event');
@@ -171,14 +156,7 @@ export class WebhookOutbox implements Webhooks {
 
   /** Queued (waiting, held back by its key, due for a retry or being sent), failed for good, and the age of the oldest queued. */
   async stats(): Promise<OutboxStats> {
-    const [row] = await this.options.query(
-      `SELECT count(*) FILTER (WHERE state IN ('created', 'retry', 'active'))::int AS queued,
-              count(*) FILTER (WHERE state = 'failed')::int AS failed,
-              COALESCE(EXTRACT(EPOCH FROM now() - min(created_on) FILTER (WHERE state IN ('created', 'retry', 'active'))), 0)::float8 AS oldest
-         FROM ${OUTBOX_SCHEMA}.job WHERE name = $1`,
-      [WEBHOOK_QUEUE],
-    );
-    return { queued: Number(row.queued), failed: Number(row.failed), oldestQueuedSeconds: Number(row.oldest) };
+    return outboxStats(this.options.query, WEBHOOK_QUEUE);
   }
 
   /**
