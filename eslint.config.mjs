@@ -11,10 +11,22 @@ const LEDGER_MESSAGE = "Use the seat ledger's public API (src/modules/seats/ledg
 export default defineConfig(
   {
     // Built, generated (npm run codegen), installed and run-time files, and the plain-JavaScript config files.
-    ignores: ['dist/', 'src/generated/', 'node_modules/', '.data/', 'coverage/', 'bench/results/', '**/*.js', '**/*.cjs', '**/*.mjs'],
+    ignores: [
+      'dist/',
+      'src/generated/',
+      'clients/desktop/src/generated/',
+      'clients/desktop/dist/',
+      'node_modules/',
+      '.data/',
+      'coverage/',
+      'bench/results/',
+      '**/*.js',
+      '**/*.cjs',
+      '**/*.mjs',
+    ],
   },
   {
-    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'migrations/**/*.ts'],
+    files: ['src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'migrations/**/*.ts', 'clients/desktop/src/**/*.ts'],
     extends: [eslint.configs.recommended, tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },

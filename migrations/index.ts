@@ -10,6 +10,7 @@ import { SeatLedger1765000000000 } from './1765000000000-seat-ledger';
 import { MailOutbox1765100000000 } from './1765100000000-mail-outbox';
 import { KnownDevices1765200000000 } from './1765200000000-known-devices';
 import { LicenseLifecycle1765300000000 } from './1765300000000-license-lifecycle';
+import { EntitlementKeys1765400000000 } from './1765400000000-entitlement-keys';
 
 /** Every migration, oldest first. A new migration is added here as well as in its own file. */
 export const migrations = [
@@ -25,4 +26,5 @@ export const migrations = [
   MailOutbox1765100000000,
   KnownDevices1765200000000,
   LicenseLifecycle1765300000000,
+  EntitlementKeys1765400000000,
 ];

@@ -2,6 +2,7 @@
 import 'reflect-metadata';
 import { ConfigError, loadConfig, type Config } from './config';
 import { runOfflineCommand } from './offline/cli';
+import { runDesktopCommand } from '../clients/desktop/src/cli';
 import { Clock } from './platform/clock';
 import { migrate, poolOf } from './platform/db/data-source';
 import { RateLimits } from './platform/rate-limit';
@@ -21,12 +22,17 @@ Commands:
   serve                 start the server (the same as npm start)
   migrate               apply pending database migrations and exit
   grant-support <email> give the account with this email the support role (R8)
+  rotate-entitlement-key
+                        sign entitlements with a new key from now on; tokens of the old one still verify (R7.5)
   support <operation> … --as <support account>
                         the support desk's operations (R8): find, release-seats, transfer-license,
                         verify-email, clear-login-block, resend-license-key, delete-account
                         (npm run tessera -- support --help)
   offline-request --device <id> --platform <WINDOWS|MAC> --user <A-XXX-XXX> --out <request.html> [--server-url <URL>]
                         write an offline request file for an air-gapped computer (R6)
+  desktop <start|status|stop> [--server <URL>] [--state <dir>] [--email <email>] [--platform <P>]
+                        play the desktop app with the reference client: take a seat, show it, free it
+                        (npm run tessera -- desktop --help)
   offline-verify --response <response.lic> --public-key <file> --device <id> [--nonce <nonce>] [--user <A-XXX-XXX>]
                         check an offline response file with the server's public key (R6)
 
@@ -117,6 +123,14 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'offline-request' || command === 'offline-verify') {
     return runOfflineCommand(command, args, { stdout: process.stdout, stderr: process.stderr });
   }
+  // The desktop app played with the reference client: it talks to a server, it is none.
+  if (command === 'desktop') {
+    const stop = new Promise((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    return runDesktopCommand(args, { stdout: process.stdout, stderr: process.stderr, env: process.env, stopSignal: stop });
+  }
   const config = loadConfig();
   // One-off commands log to stderr, so that their stdout holds only their answer.
   const logger = createLogger(config.logLevel, command === 'serve' ? undefined : process.stderr);
@@ -136,6 +150,13 @@ async function main(argv: string[]): Promise<number> {
       }
       if (!request) return 2;
       return withDatabase(config, logger, (services, ds) => runSupportOperation(request, services, ds, process));
+    }
+    case 'rotate-entitlement-key': {
+      const rotated = await withDatabase(config, logger, (services) => services.entitlements.rotateKey());
+      process.stdout.write(
+        `Entitlements are signed with ${rotated.kid} from now on (servers pick it up within a minute)${rotated.previousKid ? `; ${rotated.previousKid} still verifies until its tokens expire` : ''}.${rotated.retired.length ? ` Retired: ${rotated.retired.join(', ')}.` : ''}\n`,
+      );
+      return 0;
     }
     case 'grant-support': {
       const email = args[0];

@@ -51,11 +51,22 @@ import { observeRetries } from './platform/db/transaction';
 import { ensureEmbeddedPostgres, freePort, type EmbeddedPostgres } from './platform/db/embedded';
 import { rootFields, Metrics } from './platform/metrics';
 import { internalError, wrapResolvers } from './platform/graphql/wrap';
+import {
+  PersistedOperations,
+  isDesktopSession,
+  persistedMiddleware,
+  persistedQueryRequired,
+  planPersisted,
+  wsError,
+  wsMessageReviver,
+  type PersistedRefusal,
+} from './platform/graphql/persisted';
 import { negotiateLanguage } from './platform/i18n';
 import { JOB_LOCKS, Jobs } from './platform/jobs';
 import { createLogger, type Logger } from './platform/logger';
 import { Mailer, MailTransport } from './platform/mail/mailer';
 import { MailOutbox } from './platform/mail/outbox';
+import { jwksHandler } from './modules/entitlements/service';
 import { NO_WEBHOOKS } from './platform/webhooks/events';
 import { WebhookOutbox } from './platform/webhooks/outbox';
 import { RATE_LIMIT_TABLE, RateLimits } from './platform/rate-limit';
@@ -424,6 +435,8 @@ async function assemble(
   if (config.trustProxyHops > 0) app.set('trust proxy', config.trustProxyHops);
   const httpServer = http.createServer(app);
   const schema = buildSchema();
+  // The desktop app's operations (R9), from the build: no manifest, or one the schema refuses, no start.
+  const persisted = PersistedOperations.load(undefined, schema);
 
   const armor = new ApolloArmor({
     maxAliases: { n: 15 },
@@ -469,6 +482,8 @@ async function assemble(
     return found;
   };
   const wsAccounts = new WeakMap<object, string>();
+  /** Connections authenticated with a DESKTOP token: they run only manifest operations (R9.3). */
+  const wsDesktop = new WeakSet<object>();
   /** The connection's token as checked at connection_init: the only one its operations use. */
   const wsAuthorization = new WeakMap<object, string>();
   const subscriptionLimits = new SubscriptionLimits(metrics);
@@ -494,6 +509,8 @@ async function assemble(
   const wsCleanup = useServer(
     {
       schema,
+      // A subscribe message may name a manifest operation instead of sending `query` (R9.2).
+      jsonMessageReviver: wsMessageReviver,
       // A token that does not authenticate is refused at connection_init (close 4403), not at
       // the first operation; no token is an anonymous connection.
       onConnect: async (ctx) => {
@@ -504,15 +521,22 @@ async function assemble(
         wsAuthorization.set(ctx.extra, authorization);
         const context = await contextFor(authorization, undefined, undefined, wsLogger(ctx.extra, ctx.extra.request));
         if (context.session.account) wsAccounts.set(ctx.extra, context.session.account.id);
+        if (isDesktopSession(context.session)) wsDesktop.add(ctx.extra);
         return context.session.principal.kind !== 'anonymous';
       },
       // Each operation is parsed and validated here, so that a bad document is an `error` message
       // for that operation alone (never the whole socket closed with 4500).
       onSubscribe: async (ctx, id, payload) => {
+        // A manifest operation named by hash runs its body (R9.2); a desktop app runs nothing else (R9.3).
+        // (`documentId` is not in graphql-ws's payload type, but arrives in the payload all the same.)
+        const plan = planPersisted(persisted, payload);
+        if (plan.kind === 'refuse') return [wsError(plan.refusal)];
+        if (plan.kind !== 'run' && wsDesktop.has(ctx.extra)) return [wsError(persistedQueryRequired)];
+        const query = plan.kind === 'run' ? plan.operation.body : payload.query;
         let document: DocumentNode;
-        if (nestingDepth(payload.query) > MAX_NESTING) return [tooDeep()];
+        if (nestingDepth(query) > MAX_NESTING) return [tooDeep()];
         try {
-          document = parse(payload.query, { maxTokens: MAX_TOKENS });
+          document = parse(query, { maxTokens: MAX_TOKENS });
         } catch (err) {
           return [coded(err instanceof GraphQLError ? err : new GraphQLError('The document could not be parsed.'), 'GRAPHQL_PARSE_FAILED')];
         }
@@ -624,8 +648,11 @@ async function assemble(
     // Never in an answer, in development either: the log has the error with its stack (and the request ID).
     includeStacktraceInErrorResponses: false,
     validationRules: armor.validationRules,
-    // Apollo's own request errors (a persisted-query hash that does not match its query, an unknown
-    // version) come without a code and would read as ours: they are the client's, BAD_REQUEST.
+    // No automatic persisted queries: nobody registers documents at run time. Requests that name a
+    // manifest operation by hash are resolved before Apollo (persistedMiddleware below, R9.2).
+    persistedQueries: false,
+    // Apollo's own request errors that come without a code (an unknown operation name, say) would
+    // read as ours: they are the client's, BAD_REQUEST.
     formatError: (formatted, error) => {
       const original = error instanceof GraphQLError ? error : undefined;
       const status = (original?.extensions?.http as { status?: number } | undefined)?.status;
@@ -711,32 +738,49 @@ async function assemble(
       next(err);
     }
   });
+  // R7.5: the keys that verify entitlement tokens (every key not retired, the current one first).
+  app.get('/.well-known/jwks.json', jwksHandler(services));
   app.use(pageRoutes(services, (req) => keyedHash(appSecret, 'ip', addressKey(clientIp(req, config.trustProxyHops) ?? 'unknown'))));
+  /** A request error answered before Apollo: 400, or 200 for a client that accepts application/json only (as Apollo's are). */
+  const requestError = (req: Request, res: Response, error: { message: string; extensions: Record<string, unknown> }) =>
+    void res
+      .status(legacyJsonOnly(req.headers.accept) ? 200 : 400)
+      .type(legacyJsonOnly(req.headers.accept) ? 'application/json' : 'application/graphql-response+json')
+      .json({ errors: [{ message: error.message, extensions: error.extensions }] });
+  /** The request's context, built once: the persisted-operations check may need it before Apollo does. */
+  const httpContext = (req: Request, res: Response): Promise<Context> =>
+    ((res.locals.context as Promise<Context> | undefined) ??= contextFor(
+      req.headers.authorization,
+      req.headers['accept-language'],
+      clientIp(req, config.trustProxyHops),
+      res.locals.logger as Logger,
+      httpExchange(req, res),
+    ));
   app.use(
     '/graphql',
     express.json({ limit: config.bodyLimitBytes }),
+    persistedMiddleware(persisted, {
+      // A context that cannot be built (the database away) is Apollo's to answer, with the same error.
+      isDesktop: (req, res) =>
+        httpContext(req, res).then(
+          ({ session }) => isDesktopSession(session),
+          () => false,
+        ),
+      refuse: (req, res, refusal: PersistedRefusal) => {
+        (res.locals.logger as Logger).info({ errors: [refusal.code] }, 'graphql');
+        requestError(req, res, { message: refusal.message, extensions: { code: refusal.code, ...(refusal.reason ? { reason: refusal.reason } : {}) } });
+      },
+    }),
     (req: Request, res: Response, next: NextFunction) => {
       const body = req.body as { query?: unknown } | undefined;
       const query = typeof body?.query === 'string' ? body.query : typeof req.query.query === 'string' ? req.query.query : undefined;
       if (query !== undefined && nestingDepth(query) > MAX_NESTING) {
         const error = tooDeep();
-        return void res
-          .status(legacyJsonOnly(req.headers.accept) ? 200 : 400)
-          .type(legacyJsonOnly(req.headers.accept) ? 'application/json' : 'application/graphql-response+json')
-          .json({ errors: [{ message: error.message, extensions: error.extensions }] });
+        return requestError(req, res, { message: error.message, extensions: error.extensions });
       }
       next();
     },
-    expressMiddleware(apollo, {
-      context: async ({ req, res }) =>
-        contextFor(
-          req.headers.authorization,
-          req.headers['accept-language'],
-          clientIp(req, config.trustProxyHops),
-          res.locals.logger as Logger,
-          httpExchange(req, res),
-        ),
-    }),
+    expressMiddleware(apollo, { context: async ({ req, res }) => httpContext(req, res) }),
   );
   app.use((err: Error & { status?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);

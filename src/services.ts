@@ -13,6 +13,8 @@ import { WaitlistService } from './modules/seats/waitlist';
 import { SeatLedger } from './modules/seats/ledger';
 import { SystemService } from './modules/system/service';
 import { SupportService } from './modules/support/service';
+import { EntitlementService } from './modules/entitlements/service';
+import { EntitlementKeys } from './modules/entitlements/keys';
 import type { Clock } from './platform/clock';
 import type { Loaders } from './platform/context';
 import type { Logger } from './platform/logger';
@@ -33,6 +35,7 @@ export interface Services {
   waitlist: WaitlistService;
   system: SystemService;
   support: SupportService;
+  entitlements: EntitlementService;
 }
 
 export interface ServiceDeps {
@@ -91,6 +94,13 @@ export function createServices(deps: ServiceDeps): Services {
     live: new LiveService({ bus: deps.events.bus, accounts, organizations, seats, waitlist, logger: deps.logger }),
     waitlist,
     system: new SystemService(deps.clock),
+    entitlements: new EntitlementService({
+      ds: deps.ds,
+      clock: deps.clock,
+      appSecret: deps.appSecret,
+      publicUrl: deps.config.publicUrl,
+      keys: new EntitlementKeys(deps.ds, deps.appSecret, deps.clock),
+    }),
     support: new SupportService({
       ds: deps.ds,
       clock: deps.clock,

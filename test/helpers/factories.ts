@@ -1,6 +1,8 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { tokenFrom } from './mail';
-import { SHOP_TOKEN, type TestServer } from './server';
+import { SHOP_TOKEN, type GqlResult, type TestServer } from './server';
 
 export const PASSWORD = 'correct horse battery staple';
 
@@ -56,9 +58,26 @@ export async function login(
 }
 
 export async function me(t: TestServer, token: string): Promise<{ id: string; userId: string } | null> {
-  const r = await t.gql(`{ me { ${ACCOUNT_FIELDS} } }`, {}, { token });
+  let r = await t.gql(`{ me { ${ACCOUNT_FIELDS} } }`, {}, { token });
+  // A DESKTOP token runs only the desktop app's operations, by hash (R9.3): its `Me`.
+  if (r.errors?.[0]?.extensions?.code === 'PERSISTED_QUERY_REQUIRED') r = await persisted(t, 'Me', {}, token);
   if (r.errors) throw new Error(JSON.stringify(r.errors));
   return r.data!.me;
+}
+
+/** Runs one of the desktop app's manifest operations by its hash (`documentId`), as the desktop app does (R9.2). */
+export async function persisted(t: TestServer, name: string, variables: Record<string, unknown>, token?: string): Promise<GqlResult> {
+  const manifest = JSON.parse(fs.readFileSync(path.resolve(__dirname, '../../clients/desktop/persisted-operations.json'), 'utf8')) as {
+    operations: Array<{ id: string; name: string }>;
+  };
+  const op = manifest.operations.find((o) => o.name === name);
+  if (!op) throw new Error(`no operation ${name} in the manifest: npm run build`);
+  const res = await fetch(t.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ documentId: `sha256:${op.id}`, variables }),
+  });
+  return { status: res.status, ...((await res.json()) as Omit<GqlResult, 'status'>) };
 }
 
 export const LICENSE_FIELDS =

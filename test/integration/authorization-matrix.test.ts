@@ -36,7 +36,9 @@ type RootExpect = Record<Role, Outcome>;
 
 /** Shorthand: `rest` for every role not named. */
 function expectRoles(named: Partial<Record<Role, Outcome>>, rest: Outcome): RootExpect {
-  return Object.fromEntries(ROLES.map((r) => [r, named[r] ?? rest])) as RootExpect;
+  // R9.3: a DESKTOP token runs only the manifest's operations, and the matrix sends documents as text:
+  // every root field must refuse it (its manifest operations are tested by hash in persisted-operations).
+  return { ...(Object.fromEntries(ROLES.map((r) => [r, named[r] ?? rest])) as RootExpect), desktop: 'PERSISTED_QUERY_REQUIRED' };
 }
 /** A field for verified accounts only: anonymous and the shop are not logged in, unverified accounts wait (R1.3). */
 function verifiedOnly(named: Partial<Record<Role, Outcome>>, rest: Outcome): RootExpect {
@@ -505,7 +507,7 @@ AdvanceTestClockPayload: now errors
 License: id licenseId type seats platforms expiresAt status sharable offlineCapable orderReference redeemedAt
 SeatPoolPeriod: from until seats
 SeatPool: total schedule
-Entitlement: canUse canSave license owner expiresAt expiresSoon trialDaysRemaining
+Entitlement: canUse canSave license owner expiresAt expiresSoon trialDaysRemaining token
 IssueLicensePayload: license errors
 LicensePayload: license errors
 CreateShopHandoffPayload: token expiresAt errors

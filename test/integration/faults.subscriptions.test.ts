@@ -73,6 +73,13 @@ test('2,000 subscriptions on one connection: the first 50 are served, the rest r
     await until('every subscription answered', () => (subs.every((s) => s.events.length > 0 || s.errors.length > 0) ? true : undefined), 60_000);
     const served = subs.filter((s) => s.events.length > 0);
     const refused = subs.filter((s) => s.errors.length > 0);
+    // By code, so that a failure says what the others were told (a refusal, or a timeout under load).
+    const codes: Record<string, number> = {};
+    for (const s of refused) {
+      const code = (s.errors[0] as Array<{ extensions?: { code?: string } }>)[0]?.extensions?.code ?? 'none';
+      codes[code] = (codes[code] ?? 0) + 1;
+    }
+    expect(codes).toEqual({ TOO_MANY_SUBSCRIPTIONS: 2000 - MAX_SUBSCRIPTIONS_PER_CONNECTION });
     expect(served).toHaveLength(MAX_SUBSCRIPTIONS_PER_CONNECTION);
     expect(refused).toHaveLength(2000 - MAX_SUBSCRIPTIONS_PER_CONNECTION);
     expect((refused[0].errors[0] as Array<{ extensions: { code: string } }>)[0].extensions.code).toBe('TOO_MANY_SUBSCRIPTIONS');

@@ -104,3 +104,17 @@ test('support delete-account asks for --yes, is refused while licenses are owned
   const help = await tessera('support', '--help');
   expect(help).toMatchObject({ code: 0, stdout: expect.stringContaining('delete-account <account> --yes') });
 });
+
+test('rotate-entitlement-key: a new current key, published beside the old one, which still verifies its tokens', async () => {
+  const jwks = async () => ((await (await fetch(`${t.base}/.well-known/jwks.json`)).json()) as { keys: Array<{ kid: string }> }).keys.map((k) => k.kid);
+  const before = await jwks();
+  expect(before.length).toBeGreaterThanOrEqual(1);
+  const rotated = await tessera('rotate-entitlement-key');
+  expect(rotated.code).toBe(0);
+  const kid = /signed with (\S+) from now on/.exec(rotated.stdout)?.[1];
+  expect(kid).toBeDefined();
+  // Servers sign with it once their key cache moves on (within a minute); the old key stays published.
+  expect(rotated.stdout).toContain(`${before[0]} still verifies`);
+  const [row] = await t.server.ds.query('SELECT count(*)::int AS n FROM entitlement_keys WHERE retired_at IS NULL');
+  expect(row.n).toBe(before.length + 1);
+});

@@ -51,6 +51,9 @@ const INTERNAL: Record<string, string> = {
   'WaitlistService.fulfil': 'acquire calls it under its locks',
   'OfflineService.publicKeyDocument': 'public key (page /offline-key)',
   'WaitlistService.bus': 'event bus accessor',
+  'EntitlementService.jwks': 'public keys (GET /.well-known/jwks.json)',
+  'EntitlementService.rotateKey': 'command line (operator)',
+  'EntitlementService.retireKeys': 'command line (operator) and jobs',
 };
 
 interface MethodInfo {

@@ -27,5 +27,6 @@ export const licenseResolvers: Resolvers = {
   },
   Entitlement: {
     owner: (e, _a, ctx) => ctx.services.licenses.entitlementOwner(ctx.session, e),
+    token: (e, _a, ctx) => ctx.services.entitlements.token(ctx.session, e),
   },
 };

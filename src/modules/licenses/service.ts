@@ -18,6 +18,7 @@ import type { Loaders } from '../../platform/context';
 import { generateLicenseKey, parseCode } from './codes';
 import { licenseEvent } from './webhook-events';
 import type { SeatLedger } from '../seats/ledger';
+import type { EntitlementSubject } from '../entitlements/claims';
 import { writeAudit } from '../organizations/audit';
 import { newSecretToken, sha256 } from '../../platform/crypto';
 import { LicenseEntity, type LicenseStatusName, type LicenseTypeName, type PlatformName, type RevocationReasonName } from './entities';
@@ -68,6 +69,8 @@ export interface EntitlementView {
   expiresAt: Date | null;
   expiresSoon: boolean;
   trialDaysRemaining: number | null;
+  /** Whom it speaks of, for its signed token (R7.5): set by the seat module; none, no token. */
+  subject?: EntitlementSubject;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -3,6 +3,7 @@ import { AccountEntity } from '../accounts/entities';
 import type { LicenseEntity } from '../licenses/entities';
 import { expiresSoon, isActive } from '../licenses/rules';
 import type { EntitlementView } from '../licenses/service';
+import type { EntitlementSubject } from '../entitlements/claims';
 import { servingCandidates } from './allocation';
 import type { Caller, SeatCore } from './core';
 import { isLive, type SeatLeaseEntity } from './entities';
@@ -26,24 +27,29 @@ export async function entitlement(core: SeatCore, caller: Caller, deviceId: stri
   const now = core.now;
   const manager = core.deps.ds.manager;
   const lease = await store.openLeaseOf(manager, account.id, core.checkDevice(deviceId));
-  if (lease && isLive(lease, now)) return entitlementOfLease(core, lease, loaders);
+  const live = lease && isLive(lease, now) ? lease : null;
+  // R7.5: `licenseStatus` speaks of this device (and of the live lease serving it, which bounds its expiry).
+  const subject: EntitlementSubject = { deviceId, lease: live, ofLease: false };
+  if (live) return { ...(await entitlementOfLease(core, live, loaders)), subject };
   const own = await core.deps.licenses.entitlement(session, deviceId);
-  if (own.canUse) return own.license ? viewOf(own.license, own.owner, now, loaders) : own;
+  if (own.canUse) return { ...(own.license ? await viewOf(own.license, own.owner, now, loaders) : own), subject };
   const { sources } = await core.sourcesOf(manager, account.id, null);
   for (const source of sources.filter((s) => s.kind === 'MEMBER')) {
     const serving = servingCandidates(await store.licensesOfPool(manager, source.poolAccountId), 'MEMBER', now)[0];
-    if (serving) return viewOf(serving, await loaders.accountById.load(source.poolAccountId), now, loaders);
+    if (serving) return { ...(await viewOf(serving, await loaders.accountById.load(source.poolAccountId), now, loaders)), subject };
   }
-  return own;
+  return { ...own, subject };
 }
 
 export async function entitlementOfLease(core: SeatCore, lease: SeatLeaseEntity, loaders: EntitlementLoaders): Promise<EntitlementView> {
   const now = core.now;
   const [license, owner] = await Promise.all([loaders.licenseById.load(lease.licenseId), loaders.accountById.load(lease.poolAccountId)]);
+  // R7.5: a lease's entitlement speaks of the lease (and, through it, of its holder and device).
+  const subject: EntitlementSubject = { deviceId: null, lease, ofLease: true };
   if (!license || !isLive(lease, now) || !isActive(license, now)) {
-    return { canUse: false, canSave: false, license, owner, expiresAt: license?.expiresAt ?? null, expiresSoon: false, trialDaysRemaining: null };
+    return { canUse: false, canSave: false, license, owner, expiresAt: license?.expiresAt ?? null, expiresSoon: false, trialDaysRemaining: null, subject };
   }
-  return viewOf(license, owner, now, loaders);
+  return { ...(await viewOf(license, owner, now, loaders)), subject };
 }
 
 async function viewOf(license: LicenseEntity, owner: AccountEntity | null, now: Date, loaders: EntitlementLoaders): Promise<EntitlementView> {

@@ -7,7 +7,9 @@ export const seatResolvers: Resolvers = {
     licenseStatus: (_p, { deviceId }, ctx) => ctx.services.seats.entitlement(ctx.session, deviceId, ctx.loaders),
   },
   Mutation: {
-    acquireSeat: (_p, { input }, ctx) => payload(ctx, () => ctx.services.seats.acquire(ctx.session, input)),
+    acquireSeat: (_p, { input }, ctx) =>
+      // The lease's device is kept (sealed) for the signed entitlements of its heartbeats (R7.5).
+      payload(ctx, async () => ctx.services.entitlements.rememberDevice(ctx.session, await ctx.services.seats.acquire(ctx.session, input), input.deviceId)),
     heartbeatSeat: (_p, { leaseId }, ctx) => payload(ctx, async () => ({ lease: await ctx.services.seats.heartbeat(ctx.session, leaseId) })),
     releaseSeat: (_p, { input }, ctx) =>
       payload(ctx, async () => ({ lease: await ctx.services.seats.release(ctx.session, input.leaseId, input.logout ?? false) })),
