@@ -1,4 +1,6 @@
+import net from 'node:net';
 import path from 'node:path';
+import { z } from 'zod';
 import type { DbTimeouts } from './platform/db/data-source';
 
 /** Every environment setting, parsed and validated once (api-contract.md, "Configuration"). */
@@ -40,151 +42,290 @@ export interface Config {
   webhookSecret: string | undefined;
 }
 
-export class ConfigError extends Error {}
+/**
+ * A configuration mistake. The message names every setting at fault and what it expects (one line
+ * per problem when there are several); `problems` holds them one by one.
+ */
+export class ConfigError extends Error {
+  readonly problems: string[];
+
+  constructor(message: string, problems: string[] = [message], options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+
+  /** All problems in one error: the single one as it is, several as a list. */
+  static of(problems: string[]): ConfigError {
+    if (problems.length === 1) return new ConfigError(problems[0], problems);
+    return new ConfigError(`${problems.length} problems in the configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`, problems);
+  }
+}
 
 type Env = Record<string, string | undefined>;
 
-function int(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be an integer, got "${raw}"`);
-  const value = Number(raw);
-  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
-  return value;
+/*
+ * The schema: one zod schema per environment variable. Each takes the raw value (undefined when the
+ * variable is unset; blank counts as unset, surrounding spaces are dropped) and yields the parsed value or
+ * its default. An issue's message says what is expected without the name; the name is put in front
+ * when the problems are collected (`PORT must be an integer, got "eighty"`). Values that may carry a
+ * password or a token (URLs, secrets) are never echoed in a message.
+ */
+
+const raw = z.preprocess((v) => (typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined), z.string().optional());
+
+type Ctx = z.RefinementCtx;
+
+function issue(ctx: Ctx, message: string): void {
+  ctx.addIssue({ code: z.ZodIssueCode.custom, message });
 }
 
-function num(env: Env, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new ConfigError(`${name} must be a positive number, got "${raw}"`);
-  return value;
+/** Adds the issue; what a transform returns then (zod discards it). */
+function fail(ctx: Ctx, message: string): never {
+  issue(ctx, message);
+  return z.NEVER;
 }
 
-function flag(env: Env, name: string): boolean {
-  const raw = (env[name] ?? '').trim().toLowerCase();
-  if (raw === '' || raw === '0' || raw === 'false' || raw === 'off' || raw === 'no') return false;
-  if (raw === '1' || raw === 'true' || raw === 'on' || raw === 'yes') return true;
-  throw new ConfigError(`${name} must be 1/0, true/false, on/off or yes/no, got "${env[name]}"`);
+function integer(fallback: number, min: number, max: number) {
+  return raw.transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    if (!/^-?\d+$/.test(value)) return fail(ctx, `must be an integer, got "${value}"`);
+    const n = Number(value);
+    if (n < min || n > max) return fail(ctx, `must be between ${min} and ${max}, got ${n}`);
+    return n;
+  });
 }
 
-function optional(env: Env, name: string): string | undefined {
-  const raw = env[name];
-  return raw === undefined || raw.trim() === '' ? undefined : raw.trim();
+function positiveNumber(fallback: number) {
+  return raw.transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isFinite(n) || n <= 0) return fail(ctx, `must be a positive number, got "${value}"`);
+    return n;
+  });
 }
 
-/** TRUST_PROXY: off, on (one proxy), or the number of proxies in front. */
-function proxyHops(env: Env): number {
-  const raw = (env.TRUST_PROXY ?? '').trim();
-  if (/^\d+$/.test(raw)) return Math.min(Number(raw), 10);
-  return flag(env, 'TRUST_PROXY') ? 1 : 0;
+const FLAG_WORDS = '1/0, true/false, on/off or yes/no';
+
+function flagValue(value: string): boolean | undefined {
+  const v = value.toLowerCase();
+  if (v === '0' || v === 'false' || v === 'off' || v === 'no') return false;
+  if (v === '1' || v === 'true' || v === 'on' || v === 'yes') return true;
+  return undefined;
 }
 
-/** CORS_ORIGINS: comma-separated absolute origins (scheme, host and port; no path). */
-function corsOrigins(env: Env): string[] {
-  const raw = optional(env, 'CORS_ORIGINS');
-  if (!raw) return [];
-  return raw
-    .split(',')
-    .map((o) => o.trim())
-    .filter(Boolean)
-    .map((origin) => {
+const flag = raw.transform((value, ctx) => {
+  if (value === undefined) return false;
+  return flagValue(value) ?? fail(ctx, `must be ${FLAG_WORDS}, got "${value}"`);
+});
+
+function oneOf<const T extends readonly [string, ...string[]]>(words: T, fallback: T[number] | undefined, what = `one of ${words.join(', ')}`) {
+  return raw.transform((value, ctx): T[number] | undefined => {
+    if (value === undefined) return fallback;
+    if (!(words as readonly string[]).includes(value)) return fail(ctx, `must be ${what}; got "${value}"`);
+    return value;
+  });
+}
+
+/** An absolute URL with one of `protocols`; `example` shows one. The value itself is not echoed. */
+function urlOf(protocols: string[], example: string, options: { needsHost?: boolean } = {}) {
+  const kinds = `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`;
+  return raw.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return fail(ctx, `must be ${kinds}, such as ${example}; the value set is not a URL`);
+    }
+    if (!protocols.includes(url.protocol)) return fail(ctx, `must be ${kinds}, such as ${example}; not ${url.protocol}//…`);
+    if (options.needsHost && !url.hostname) return fail(ctx, `must name a host, such as ${example}`);
+    return value;
+  });
+}
+
+function secret(minLength: number, what: string) {
+  return raw.transform((value, ctx) => {
+    if (value !== undefined && value.length < minLength) return fail(ctx, `must be at least ${minLength} characters long (${what}); it has ${value.length}`);
+    return value;
+  });
+}
+
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
+/** `someone@example.com` or `Display Name <someone@example.com>`. */
+const MAILBOX = /^(?:(?:"[^"]*"|[^<>@"])*<([^\s<>@]+)@([^\s<>@]+)>|([^\s<>@",;:()]+)@([^\s<>@",;:()]+))$/;
+
+const SETTINGS = {
+  NODE_ENV: oneOf(['production', 'development', 'test'], undefined, 'production, development or test (or unset)'),
+  PORT: integer(4000, 0, 65535),
+  HOST: raw.transform((value, ctx) => {
+    if (value === undefined) return '127.0.0.1';
+    if (!net.isIP(value) && !HOSTNAME.test(value)) return fail(ctx, `must be an IP address or a host name (such as 127.0.0.1, 0.0.0.0 or ::), got "${value}"`);
+    return value;
+  }),
+  DATABASE_URL: urlOf(['postgres:', 'postgresql:'], 'postgres://user:password@db.example.com:5432/tessera'),
+  DATA_DIR: raw.transform((value) => path.resolve(value ?? './.data')),
+  PUBLIC_URL: raw.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const trimmed = value.replace(/\/+$/, '');
+    let url: URL;
+    try {
+      url = new URL(trimmed);
+    } catch {
+      return fail(ctx, `must be an absolute URL, got "${trimmed}"`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:')
+      return fail(ctx, `must be an absolute http:// or https:// URL (such as https://licenses.example.com), got "${trimmed}"`);
+    return trimmed;
+  }),
+  SMTP_URL: urlOf(['smtp:', 'smtps:'], 'smtps://user:password@mail.example.com:465', { needsHost: true }),
+  MAIL_FROM: raw.transform((value, ctx) => {
+    if (value === undefined) return 'no-reply@localhost';
+    const m = MAILBOX.exec(value);
+    const domain = m?.[2] ?? m?.[4];
+    if (!m || !domain || !HOSTNAME.test(domain)) {
+      return fail(ctx, `must be an email address such as no-reply@example.com or "Tessera <no-reply@example.com>", got "${value}"`);
+    }
+    return value;
+  }),
+  SHOP_API_TOKEN: secret(16, 'the web shop sends it as its bearer token; e.g. openssl rand -hex 32'),
+  SEAT_TIMEOUT_SECONDS: integer(28800, 1, 10 * 365 * 86400),
+  HEARTBEAT_INTERVAL_SECONDS: integer(900, 1, 86400),
+  REDIS_URL: urlOf(['redis:', 'rediss:'], 'redis://redis.example.com:6379', { needsHost: true }),
+  APP_SECRET: secret(32, 'e.g. openssl rand -hex 32'),
+  TEST_CLOCK: flag,
+  RATE_LIMIT_FACTOR: positiveNumber(1),
+  /** off, on (one proxy), or the number of proxies in front (at most 10 count). */
+  TRUST_PROXY: raw.transform((value, ctx) => {
+    if (value === undefined) return 0;
+    if (/^\d+$/.test(value)) return Math.min(Number(value), 10);
+    const on = flagValue(value);
+    if (on === undefined) return fail(ctx, `must be ${FLAG_WORDS}, or the number of proxies in front; got "${value}"`);
+    return on ? 1 : 0;
+  }),
+  LOG_LEVEL: oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], 'info'),
+  BODY_LIMIT_BYTES: integer(100 * 1024, 1024, 10 * 1024 * 1024),
+  DB_POOL_SIZE: integer(10, 4, 500), // migrations and job rounds need two at once
+  JOBS: raw.transform((value, ctx) => {
+    if (value === undefined) return true;
+    const v = value.toLowerCase();
+    if (v !== 'on' && v !== 'off') return fail(ctx, `must be on or off, got "${value}"`);
+    return v === 'on';
+  }),
+  /** Comma-separated absolute origins (scheme, host and port; no path). */
+  CORS_ORIGINS: raw.transform((value, ctx) => {
+    if (value === undefined) return [];
+    const origins: string[] = [];
+    for (const origin of value
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean)) {
       let url: URL;
       try {
         url = new URL(origin);
       } catch {
-        throw new ConfigError(`CORS_ORIGINS must list origins such as https://shop.example.com, got "${origin}"`);
+        issue(ctx, `must list origins such as https://shop.example.com, got "${origin}"`);
+        continue;
       }
-      if (url.origin !== origin.replace(/\/$/, '')) throw new ConfigError(`CORS_ORIGINS entries are origins without a path, got "${origin}"`);
-      return url.origin;
-    });
-}
+      if (url.origin !== origin.replace(/\/$/, '')) {
+        // Kept as it was worded: "CORS_ORIGINS entries are origins without a path".
+        issue(ctx, `entries are origins without a path, got "${origin}"`);
+        continue;
+      }
+      origins.push(url.origin);
+    }
+    return origins;
+  }),
+  DB_CONNECT_TIMEOUT_MS: integer(5_000, 100, 600_000),
+  DB_STATEMENT_TIMEOUT_MS: integer(15_000, 100, 3_600_000),
+  DB_LOCK_TIMEOUT_MS: integer(5_000, 100, 3_600_000),
+  DB_IDLE_IN_TRANSACTION_TIMEOUT_MS: integer(60_000, 1_000, 3_600_000),
+  /** An absolute http(s) URL without credentials; neither it nor the secret is echoed (a receiver's URL often carries its own token). */
+  WEBHOOK_URL: raw.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return fail(ctx, 'must be an absolute http:// or https:// URL (such as https://crm.example.com/tessera-events)');
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') return fail(ctx, `must be an http:// or https:// URL, not ${url.protocol}`);
+    // fetch refuses a URL with credentials: every delivery would fail, so it is said now.
+    if (url.username || url.password) return fail(ctx, 'must not carry user:password@; the signature authenticates the events');
+    return url.href;
+  }),
+  /** `whsec_` and the base64 of at least 24 random bytes, as the Standard Webhooks specification asks. */
+  WEBHOOK_SECRET: raw.transform((value, ctx) => {
+    if (value === undefined) return undefined;
+    const base64 = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(value)?.[1];
+    if (!base64 || base64.length % 4 !== 0 || Buffer.from(base64, 'base64').length < 24) {
+      return fail(ctx, 'must be whsec_ followed by the base64 of at least 24 random bytes (e.g. whsec_$(openssl rand -base64 32))');
+    }
+    return value;
+  }),
+} satisfies Record<string, z.ZodTypeAny>;
 
-/**
- * WEBHOOK_URL and WEBHOOK_SECRET (R7.4): an absolute http(s) URL, and the Standard Webhooks secret
- * (`whsec_` and the base64 of at least 24 random bytes, as the specification asks) that signs for it.
- * A secret without a URL is refused too: it would read as if webhooks were on.
- */
-function webhooks(env: Env): { webhookUrl: string | undefined; webhookSecret: string | undefined } {
-  const webhookUrl = optional(env, 'WEBHOOK_URL');
-  const webhookSecret = optional(env, 'WEBHOOK_SECRET');
-  if (!webhookUrl) {
-    if (webhookSecret) throw new ConfigError('WEBHOOK_SECRET is set but WEBHOOK_URL is not: set both, or neither');
-    return { webhookUrl: undefined, webhookSecret: undefined };
-  }
-  // Neither value is echoed in an error: a receiver's URL often carries its own token.
-  let url: URL;
-  try {
-    url = new URL(webhookUrl);
-  } catch {
-    throw new ConfigError('WEBHOOK_URL must be an absolute http:// or https:// URL (such as https://crm.example.com/tessera-events)');
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`WEBHOOK_URL must be an http:// or https:// URL, not ${url.protocol}`);
-  // fetch refuses a URL with credentials: every delivery would fail, so it is said now.
-  if (url.username || url.password) throw new ConfigError('WEBHOOK_URL must not carry user:password@; the signature authenticates the events');
-  if (!webhookSecret) throw new ConfigError('WEBHOOK_SECRET is required when WEBHOOK_URL is set (whsec_ followed by base64, at least 24 bytes)');
-  const base64 = /^whsec_([A-Za-z0-9+/]+={0,2})$/.exec(webhookSecret)?.[1];
-  if (!base64 || base64.length % 4 !== 0 || Buffer.from(base64, 'base64').length < 24) {
-    throw new ConfigError('WEBHOOK_SECRET must be whsec_ followed by the base64 of at least 24 random bytes (e.g. whsec_$(openssl rand -base64 32))');
-  }
-  return { webhookUrl: url.href, webhookSecret };
-}
+type Settings = { [K in keyof typeof SETTINGS]: z.output<(typeof SETTINGS)[K]> };
 
+/** The names of every setting the schema knows, in the order problems are reported. */
+export const SETTING_NAMES = Object.keys(SETTINGS) as Array<keyof typeof SETTINGS>;
+
+/** Reads the environment: every problem is collected and thrown together in one ConfigError. */
 export function loadConfig(env: Env = process.env): Config {
-  const production = env.NODE_ENV === 'production';
-  const port = int(env, 'PORT', 4000, 0, 65535);
-  const host = optional(env, 'HOST') ?? '127.0.0.1';
-  const testClock = flag(env, 'TEST_CLOCK');
-  if (testClock && production) {
-    throw new ConfigError('TEST_CLOCK=1 is refused when NODE_ENV=production');
+  const problems: string[] = [];
+  const s: Partial<Settings> = {};
+  const valid = new Set<keyof Settings>();
+  for (const name of SETTING_NAMES) {
+    const result = SETTINGS[name].safeParse(env[name]);
+    if (result.success) {
+      (s as Record<string, unknown>)[name] = result.data;
+      valid.add(name);
+    } else {
+      for (const issue of result.error.issues) problems.push(`${name} ${issue.message}`);
+    }
   }
-  const publicUrl = (optional(env, 'PUBLIC_URL') ?? `http://localhost:${port}`).replace(/\/+$/, '');
-  try {
-    new URL(publicUrl);
-  } catch {
-    throw new ConfigError(`PUBLIC_URL must be an absolute URL, got "${publicUrl}"`);
+  const ok = (...names: Array<keyof Settings>) => names.every((n) => valid.has(n));
+
+  // Rules across settings (each only once its settings parsed).
+  const production = s.NODE_ENV === 'production';
+  if (ok('TEST_CLOCK', 'NODE_ENV') && s.TEST_CLOCK && production) problems.push('TEST_CLOCK=1 is refused when NODE_ENV=production');
+  if (ok('WEBHOOK_URL', 'WEBHOOK_SECRET')) {
+    if (!s.WEBHOOK_URL && s.WEBHOOK_SECRET) problems.push('WEBHOOK_SECRET is set but WEBHOOK_URL is not: set both, or neither');
+    if (s.WEBHOOK_URL && !s.WEBHOOK_SECRET) problems.push('WEBHOOK_SECRET is required when WEBHOOK_URL is set (whsec_ followed by base64, at least 24 bytes)');
   }
-  const databaseUrl = optional(env, 'DATABASE_URL');
-  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError('DATABASE_URL must be a postgres:// or postgresql:// URL');
-  }
-  const logLevel = optional(env, 'LOG_LEVEL') ?? 'info';
-  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
-    throw new ConfigError(`LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent; got "${logLevel}"`);
-  }
-  const appSecret = optional(env, 'APP_SECRET');
-  if (appSecret !== undefined && appSecret.length < 32) {
-    throw new ConfigError('APP_SECRET must be at least 32 characters long');
-  }
+  if (problems.length) throw ConfigError.of(problems);
+
+  const v = s as Settings;
   return {
-    port,
-    host,
-    databaseUrl,
-    dataDir: path.resolve(optional(env, 'DATA_DIR') ?? './.data'),
-    publicUrl,
-    publicUrlExplicit: optional(env, 'PUBLIC_URL') !== undefined,
-    smtpUrl: optional(env, 'SMTP_URL'),
-    mailFrom: optional(env, 'MAIL_FROM') ?? 'no-reply@localhost',
-    shopApiToken: optional(env, 'SHOP_API_TOKEN'),
-    seatTimeoutSeconds: int(env, 'SEAT_TIMEOUT_SECONDS', 28800, 1, 10 * 365 * 86400),
-    heartbeatIntervalSeconds: int(env, 'HEARTBEAT_INTERVAL_SECONDS', 900, 1, 86400),
-    redisUrl: optional(env, 'REDIS_URL'),
-    appSecret,
-    testClock,
-    rateLimitFactor: num(env, 'RATE_LIMIT_FACTOR', 1),
-    trustProxyHops: proxyHops(env),
-    logLevel,
+    port: v.PORT,
+    host: v.HOST,
+    databaseUrl: v.DATABASE_URL,
+    dataDir: v.DATA_DIR,
+    publicUrl: v.PUBLIC_URL ?? `http://localhost:${v.PORT}`,
+    publicUrlExplicit: v.PUBLIC_URL !== undefined,
+    smtpUrl: v.SMTP_URL,
+    mailFrom: v.MAIL_FROM,
+    shopApiToken: v.SHOP_API_TOKEN,
+    seatTimeoutSeconds: v.SEAT_TIMEOUT_SECONDS,
+    heartbeatIntervalSeconds: v.HEARTBEAT_INTERVAL_SECONDS,
+    redisUrl: v.REDIS_URL,
+    appSecret: v.APP_SECRET,
+    testClock: v.TEST_CLOCK,
+    rateLimitFactor: v.RATE_LIMIT_FACTOR,
+    trustProxyHops: v.TRUST_PROXY,
+    logLevel: v.LOG_LEVEL ?? 'info',
     production,
-    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 100 * 1024, 1024, 10 * 1024 * 1024),
-    dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 4, 500), // migrations and job rounds need two at once
-    runJobs: (env.JOBS ?? 'on').trim().toLowerCase() !== 'off',
-    corsOrigins: corsOrigins(env),
+    bodyLimitBytes: v.BODY_LIMIT_BYTES,
+    dbPoolSize: v.DB_POOL_SIZE,
+    runJobs: v.JOBS,
+    corsOrigins: v.CORS_ORIGINS,
     dbTimeouts: {
-      connectMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 5_000, 100, 600_000),
-      statementMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 15_000, 100, 3_600_000),
-      lockMs: int(env, 'DB_LOCK_TIMEOUT_MS', 5_000, 100, 3_600_000),
-      idleInTransactionMs: int(env, 'DB_IDLE_IN_TRANSACTION_TIMEOUT_MS', 60_000, 1_000, 3_600_000),
+      connectMs: v.DB_CONNECT_TIMEOUT_MS,
+      statementMs: v.DB_STATEMENT_TIMEOUT_MS,
+      lockMs: v.DB_LOCK_TIMEOUT_MS,
+      idleInTransactionMs: v.DB_IDLE_IN_TRANSACTION_TIMEOUT_MS,
     },
-    ...webhooks(env),
+    webhookUrl: v.WEBHOOK_URL,
+    webhookSecret: v.WEBHOOK_SECRET,
   };
 }

@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import { ApolloServer, type ApolloServerPlugin } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
@@ -27,7 +28,7 @@ import {
 } from 'graphql';
 import type { DataSource } from 'typeorm';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Config } from './config';
+import { ConfigError, type Config } from './config';
 import { accountResolvers } from './modules/accounts/resolvers';
 import { systemResolvers } from './modules/system/resolvers';
 import { licenseResolvers } from './modules/licenses/resolvers';
@@ -267,9 +268,61 @@ export async function openDatabase(config: Config, logger: Logger): Promise<{ ds
     await ds.initialize();
   } catch (err) {
     await embedded?.stop();
-    throw err;
+    throw config.databaseUrl ? databaseUrlProblem(config.databaseUrl, err) : err;
   }
   return { ds, embedded };
+}
+
+/** A failed first connection to DATABASE_URL, said with the setting's name and where it points (never its password). */
+function databaseUrlProblem(databaseUrl: string, err: unknown): Error {
+  const e = err as { code?: string; message?: string; errors?: Array<{ code?: string }> };
+  let where = 'the database';
+  let database = '';
+  try {
+    const url = new URL(databaseUrl);
+    const host = url.hostname || url.searchParams.get('host') || 'localhost';
+    where = `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${url.port || '5432'}`;
+    database = decodeURIComponent(url.pathname.slice(1));
+  } catch {
+    // config.ts refuses what is not a URL; the message says less then, nothing wrong.
+  }
+  const code = e.code ?? e.errors?.find((x) => x.code)?.code;
+  const message = String(e.message ?? err);
+  let problem: string;
+  if (code === '28P01' || code === '28000') problem = `${where} refused the login (${message})`;
+  else if (code === '3D000') problem = `database "${database}" does not exist on ${where}`;
+  else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') problem = `cannot resolve the host of ${where} (${code})`;
+  else if (code && /^E[A-Z]+$/.test(code)) problem = `cannot connect to ${where} (${code})`;
+  else if (/timeout/i.test(message)) problem = `cannot connect to ${where} (no answer within DB_CONNECT_TIMEOUT_MS)`;
+  else problem = `cannot connect to ${where} (${message})`;
+  return new ConfigError(`DATABASE_URL: ${problem}`, undefined, { cause: err });
+}
+
+/** Why the server cannot listen on HOST:PORT, naming the setting; other errors as they are. */
+function listenProblem(config: Config, err: unknown): Error {
+  const code = (err as { code?: string }).code;
+  const at = `PORT ${config.port} on ${config.host}`;
+  const problem =
+    code === 'EADDRINUSE'
+      ? `${at} is already in use (another Tessera, or another program, listens there): stop it or set PORT to a free port`
+      : code === 'EACCES'
+        ? `${at}: permission denied (ports below 1024 need privileges): set PORT to 1024 or above`
+        : code === 'EADDRNOTAVAIL'
+          ? `HOST ${config.host} is not an address of this machine (PORT ${config.port}): use 127.0.0.1, 0.0.0.0 or one of its addresses`
+          : code === 'ENOTFOUND' || code === 'EAI_AGAIN'
+            ? `HOST ${config.host} cannot be resolved (${code})`
+            : undefined;
+  return problem ? new ConfigError(problem, undefined, { cause: err }) : (err as Error);
+}
+
+/** Fails early (before the database is opened) when HOST:PORT cannot be listened on; it is free again afterwards. */
+async function checkListen(config: Config): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.once('error', (err) => reject(listenProblem(config, err)));
+    probe.listen(config.port, config.host, () => probe.close(() => resolve()));
+  });
 }
 
 export async function startServer(requested: Config, options: { logger?: Logger } = {}): Promise<RunningServer> {
@@ -277,9 +330,9 @@ export async function startServer(requested: Config, options: { logger?: Logger 
   // PORT=0: pick the port now, so that links in emails (PUBLIC_URL's default) carry the real one.
   let config = requested;
   if (config.port === 0) {
-    const port = await freePort(config.host);
+    const port = await freePort(config.host).catch((err: unknown) => Promise.reject(listenProblem(config, err)));
     config = { ...config, port, publicUrl: config.publicUrlExplicit ? config.publicUrl : `http://localhost:${port}` };
-  }
+  } else await checkListen(config);
   const { ds, embedded } = await openDatabase(config, logger);
   // Whatever is started before a failure is stopped again, newest first, so that a failed start
   // leaves no database, connection or timer behind.
@@ -797,7 +850,7 @@ async function assemble(
   });
 
   await new Promise<void>((resolve, reject) => {
-    httpServer.once('error', reject);
+    httpServer.once('error', (err) => reject(listenProblem(config, err)));
     httpServer.listen(config.port, config.host, () => resolve());
   });
   const address = httpServer.address();

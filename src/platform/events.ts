@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import Redis from 'ioredis';
+import { ConfigError } from '../config';
 import type { Logger } from './logger';
 
 /**
@@ -47,6 +48,8 @@ export class RedisEventBus implements EventBus {
   private readonly sub: Redis;
   private readonly origin = randomUUID();
   private connectedBefore = false;
+  /** The latest connection error, for ready()'s message. */
+  private lastError: (Error & { code?: string }) | undefined;
 
   constructor(
     url: string,
@@ -55,7 +58,12 @@ export class RedisEventBus implements EventBus {
     // Publishing never waits for a Redis that is away: local subscribers were told already.
     this.pub = new Redis(url, { lazyConnect: false, maxRetriesPerRequest: 1 });
     this.sub = new Redis(url, { lazyConnect: false });
-    for (const client of [this.pub, this.sub]) client.on('error', (err) => this.logger.warn({ err: err.message }, 'redis connection error'));
+    for (const client of [this.pub, this.sub]) {
+      client.on('error', (err: Error & { code?: string }) => {
+        this.lastError = err;
+        this.logger.warn({ err: err.message }, 'redis connection error');
+      });
+    }
     this.sub.on('message', (channel: string, raw: string) => {
       const cut = raw.indexOf('|');
       if (cut >= 0 && raw.slice(0, cut) === this.origin) return; // ours, told locally already
@@ -73,7 +81,16 @@ export class RedisEventBus implements EventBus {
 
   /** Resolves once both connections are up (the subscriber must be, or messages are missed). */
   async ready(): Promise<void> {
-    await Promise.all([this.pub.ping(), this.sub.ping()]);
+    try {
+      await Promise.all([this.pub.ping(), this.sub.ping()]);
+    } catch (err) {
+      // "Reached the max retries per request limit" says nothing of where: the setting and the address do.
+      const { host, port } = this.pub.options;
+      const failed = err as Error & { code?: string };
+      const cause = failed.name === 'MaxRetriesPerRequestError' && this.lastError ? this.lastError : failed;
+      const why = cause.code && /^E[A-Z]+$/.test(cause.code) ? cause.code : cause.message;
+      throw new ConfigError(`REDIS_URL: cannot connect to ${host ?? 'localhost'}:${port ?? 6379} (${why})`, undefined, { cause: err });
+    }
   }
 
   publish(channel: string, message: string): void {
