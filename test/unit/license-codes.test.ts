@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import fc from 'fast-check';
 import { checksumOf, generateInviteCode, generateLicenseKey, KEY_LOOKALIKES, normalizeCode, parseCode } from '../../src/modules/licenses/codes';
 
@@ -332,4 +334,11 @@ describe('R2.3 wider normalization: wrappers, look-alikes, invisible characters 
     expect(parseCode(`"https://licenses.example.com/join/${code.toLowerCase()}"`)).toEqual({ kind: 'invite', code });
     expect(parseCode(`https://licenses.example.com/join/${encodeURIComponent(code.replace('-', '\u2013'))}?utm=mail`)).toEqual({ kind: 'invite', code });
   });
+});
+
+test("the README's example keys are keys (its checksum holds), in every spelling it shows", () => {
+  const readme = fs.readFileSync(path.resolve(__dirname, '../../README.md'), 'utf8');
+  const examples = [...readme.matchAll(/\b[Rr]-[0-9A-Fa-f]{3}(?:-[0-9A-Fa-f]{3}){5}\b/g)].map((m) => m[0]);
+  expect(examples.length).toBeGreaterThanOrEqual(2);
+  for (const key of examples) expect(parseCode(key)).toEqual({ kind: 'license', key: key.toUpperCase() });
 });
