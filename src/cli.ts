@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+// First: tracing (when OTEL_EXPORTER_OTLP_ENDPOINT is set) must start before http, express, graphql and pg load.
+import { flushTracing } from './platform/tracing-preload';
 import 'reflect-metadata';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -84,9 +86,13 @@ async function serve(config: Config, logger: Logger): Promise<void> {
       void server.stop(true).finally(() => process.exit(1));
     }, 30_000).unref();
     server.stop().then(
-      () => process.exit(0),
-      (err: unknown) => {
+      async () => {
+        await flushTracing();
+        process.exit(0);
+      },
+      async (err: unknown) => {
         logger.error({ err }, 'shutdown failed');
+        await flushTracing();
         process.exit(1);
       },
     );
