@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -67,8 +67,30 @@ test('the worked example runs as written: register, verify from the email, log i
   vars.TOKEN = (await sh(login, vars)).login.token as string;
   expect((await sh(me, vars)).me).toMatchObject({ userId: vars.USER_ID, email: 'ada@example.com', emailVerified: true });
   expect((await sh(license, vars)).issueLicense.license).toMatchObject({ seats: 5, status: 'ACTIVE' });
-  expect((await sh(organization, vars)).createOrganization.organization.inviteUrl).toMatch(/\/join\//);
+  const org = (await sh(organization, vars)).createOrganization.organization as { id: string; inviteUrl: string };
+  expect(org.inviteUrl).toMatch(/\/join\//);
   expect((await sh(seat, vars)).acquireSeat.lease).toMatchObject({ kind: 'OWNER' });
+
+  // The subscription snippet, as written, on Node 20 (in the repository, so that its imports resolve):
+  // its first event is the organization's current seat usage.
+  const snippet = /```js\n([\s\S]*?)```/.exec(README.slice(README.indexOf('Subscriptions run over the WebSocket')))![1];
+  const file = path.resolve(__dirname, `../../.readme-snippet-${process.pid}.mjs`);
+  fs.writeFileSync(
+    file,
+    `const token = ${JSON.stringify(vars.TOKEN)}, id = ${JSON.stringify(org.id)};\n${snippet.replace("'ws://127.0.0.1:4000/graphql'", JSON.stringify(t.url.replace(/^http/, 'ws')))}`,
+  );
+  try {
+    const child = spawn(process.execPath, [file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const deadline = Date.now() + 20_000;
+    while (!/inUse/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 50));
+    child.kill();
+    expect(out).toMatch(/seatUsageChanged: \{ inUse: 1, total: 5 \}/);
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
 
   // The web shop's commands, after it: issue, renew, revoke, and the hand-off into Ada's account.
   const shop = block('### The web shop');
