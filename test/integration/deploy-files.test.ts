@@ -314,8 +314,8 @@ describe('compose.yaml', () => {
   it('sets only real settings on the instances, the ones a cluster needs, and a configuration the server accepts', () => {
     const known = readmeSettings();
     expect(known.size).toBeGreaterThan(20);
-    // The table is what config.ts reads: each name is there.
-    const configSource = read('src/config.ts');
+    // The table is what the server reads: config.ts, and tracing.ts for the OpenTelemetry endpoint.
+    const configSource = read('src/config.ts') + read('src/platform/tracing.ts');
     for (const name of known) expect([name, new RegExp(`\\b${name}\\b`).test(configSource)]).toEqual([name, true]);
     const vars: Record<string, string> = {
       POSTGRES_PASSWORD: 'pw',
